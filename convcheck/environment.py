@@ -1,0 +1,96 @@
+"""What machine and which packages a figure was measured with. Reads files and metadata only:
+no framework is imported here, so `convcheck doctor` and the report header stay fast."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import shutil
+import subprocess
+from typing import Any
+
+#: Distributions `doctor` reports, in the order shown.
+KNOWN_PACKAGES: tuple[str, ...] = (
+    "numpy", "torch", "onnx", "onnxruntime", "onnxscript", "tensorflow-cpu", "tensorflow", "keras",
+    "tf2onnx", "coremltools", "apache-tvm", "openvino", "ai-edge-litert", "polygraphy", "tensorrt",
+    "ray", "typer", "rich",
+)
+
+
+def package_version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def module_present(module: str) -> bool:
+    """True if `module` can be imported; does not import it (nor run its package __init__)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def packages(distributions: tuple[str, ...] | list[str] = KNOWN_PACKAGES) -> dict[str, str]:
+    return {d: v for d in distributions if (v := package_version(d)) is not None}
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_bytes() -> int | None:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def gpus() -> tuple[str, ...]:
+    """CUDA GPUs as named by the driver (nvidia-smi), without importing torch or any framework."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return ()
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return tuple(line.strip() for line in out.stdout.splitlines() if line.startswith("GPU "))
+
+
+def devices() -> tuple[str, ...]:
+    """Devices present on this machine in convcheck's vocabulary."""
+    found = ["cpu"]
+    if gpus():
+        found.append("cuda")
+    if platform.system() == "Darwin" and platform.machine() == "arm64":
+        found.append("ane")
+    return tuple(found)
+
+
+def host() -> dict[str, Any]:
+    return {
+        "hostname": platform.node(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_bytes": _memory_bytes(),
+        "gpus": list(gpus()),
+    }

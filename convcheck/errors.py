@@ -1,0 +1,27 @@
+"""Error classes.
+
+`ConvcheckError` is the user's mistake (an unknown route, a bad path): the CLI prints its one-line
+message and exits 2, with no traceback. Anything else escaping the CLI is a bug in convcheck.
+A failing *cell* is neither: it is data (a Status in results.json), never an exception that stops a run.
+"""
+
+from __future__ import annotations
+
+
+class ConvcheckError(Exception):
+    """A usage error, with a message that names the thing and the fix."""
+
+
+class CellFailure(Exception):
+    """Raised inside a cell's stages to end the cell with a given status.
+
+    `status` is one of `Status`; `stage` names where it happened (export, convert, load, run, compare,
+    benchmark); `op` is the operator a converter or runtime choked on, where its message names one.
+    """
+
+    def __init__(self, status: str, message: str, stage: str, op: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.stage = stage
+        self.op = op

@@ -1,0 +1,104 @@
+"""`convcheck matrix`: plan the models x routes x targets cells, run them, write results.json."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from convcheck.errors import ConvcheckError
+from convcheck.pipeline import CellRunner, RunSettings, skipped_cell
+from convcheck.registry import did_you_mean, models
+from convcheck.results import new_run, now_iso, summarize, write_json_atomic
+from convcheck.routes import Route, availability
+from convcheck.types import Status, Target
+from convcheck.zoo.base import ModelSpec
+
+
+@dataclass(frozen=True)
+class PlannedCell:
+    spec: ModelSpec
+    route: Route
+    target: Target
+
+
+def select_models(spec: str | None) -> list[ModelSpec]:
+    """Models named by `--models`: None or "all" -> the whole zoo."""
+    names = models.names()
+    if spec is None or spec.strip() == "all":
+        return [models.get(n) for n in names]  # type: ignore[misc]
+    chosen: list[ModelSpec] = []
+    for name in (s.strip() for s in spec.split(",")):
+        if not name:
+            continue
+        if name not in names:
+            raise ConvcheckError(f"unknown model {name!r}{did_you_mean(name, names)} "
+                                 "(list the zoo with `convcheck models`)")
+        chosen.append(models.get(name))  # type: ignore[arg-type]
+    if not chosen:
+        raise ConvcheckError("--models is empty: name at least one model, or `all`")
+    return chosen
+
+
+def plan(specs: list[ModelSpec], routes: list[Route], devices: list[str], precisions: list[str]) -> list[PlannedCell]:
+    cells = [
+        PlannedCell(spec, route, Target(route.runtime, device, precision))
+        for spec in specs
+        for route in routes
+        if route.source in spec.sources
+        for device in devices
+        for precision in precisions
+        if precision in route.precisions
+    ]
+    if not cells:
+        raise ConvcheckError(
+            "nothing to run: none of the chosen routes starts from a format these models come in "
+            f"(models: {', '.join(s.name for s in specs)}; their sources: "
+            f"{', '.join(sorted({f.value for s in specs for f in s.sources}))}) "
+            "or none supports the chosen precision"
+        )
+    return cells
+
+
+def run_matrix(
+    cells: list[PlannedCell],
+    settings: RunSettings,
+    out_dir: Path,
+    run_id: str,
+    on_cell_start: Callable[[PlannedCell], None] = lambda c: None,
+    on_cell_done: Callable[[dict[str, Any]], None] = lambda c: None,
+) -> dict[str, Any]:
+    """Run every planned cell; results.json is rewritten (atomically) after each one."""
+    distributions = sorted({req.distribution for c in cells for req in c.route.requires})
+    run_settings = {
+        "models": sorted({c.spec.name for c in cells}),
+        "routes": list(dict.fromkeys(c.route.id for c in cells)),
+        "size": settings.size,
+        "samples": settings.samples,
+        "threads": settings.threads,
+        "latency": asdict(settings.latency),
+    }
+    results = new_run(run_id, run_settings, distributions)
+    results_path = out_dir / "results.json"
+    write_json_atomic(results_path, results)
+    runner = CellRunner(settings)
+    for planned in cells:
+        on_cell_start(planned)
+        avail = availability(planned.route, planned.target.device)
+        if avail.available:
+            cell = runner.run(planned.spec, planned.route, planned.target)
+        else:
+            cell = skipped_cell(planned.spec.name, planned.route, planned.target, settings.size,
+                                avail.status, avail.reason, avail.hint)
+        results["cells"].append(cell)
+        results["summary"] = summarize(results["cells"])
+        write_json_atomic(results_path, results)
+        on_cell_done(cell)
+    results["run"]["finished"] = now_iso()
+    write_json_atomic(results_path, results)
+    return results
+
+
+def exit_code(results: dict[str, Any]) -> int:
+    """0: every cell passed or could not run here for a stated reason; 1: a cell failed."""
+    return 1 if any(Status(c["status"]).is_failure for c in results["cells"]) else 0

@@ -1,0 +1,106 @@
+"""Explicit registries of converters, runtimes and zoo models.
+
+Built-in entries are lazy dotted paths ("convcheck.convert.onnx_from_torch:OnnxFromTorch"): the
+module is imported on first use. Converter and runtime modules import their heavy framework only
+inside `convert()` / `activate()`, so loading the *class* (to read its hop name, formats and
+requirements) costs nothing. Third-party plugins register through the entry-point groups
+`convcheck.converters`, `convcheck.runtimes` and `convcheck.models`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from importlib.metadata import entry_points
+from typing import Generic, Iterator, TypeVar
+
+from convcheck.errors import ConvcheckError
+
+T = TypeVar("T")
+
+
+def load_dotted(path: str) -> object:
+    """Import `package.module:attribute`."""
+    module_name, _, attr = path.partition(":")
+    if not attr:
+        raise ValueError(f"dotted path {path!r} must look like 'package.module:Attribute'")
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, attr)
+    except AttributeError as exc:
+        raise ImportError(f"{module_name} has no attribute {attr!r} (registered as {path!r})") from exc
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+class Registry(Generic[T]):
+    """name -> lazily loaded object. Registration is explicit; order of registration is kept."""
+
+    def __init__(self, kind: str, entry_point_group: str, list_command: str) -> None:
+        self.kind = kind
+        self.list_command = list_command
+        self.entry_point_group = entry_point_group
+        self._paths: dict[str, str] = {}
+        self._loaded: dict[str, T] = {}
+        self._plugins_scanned = False
+
+    def register(self, name: str, dotted_path: str) -> None:
+        if name in self._paths and self._paths[name] != dotted_path:
+            raise ValueError(f"{self.kind} {name!r} is already registered as {self._paths[name]!r}")
+        self._paths[name] = dotted_path
+        self._loaded.pop(name, None)
+
+    def register_object(self, name: str, obj: T) -> None:
+        """Register an already-built object (tests, programmatic use)."""
+        self._paths[name] = f"<object {obj!r}>"
+        self._loaded[name] = obj
+
+    def unregister(self, name: str) -> None:
+        self._paths.pop(name, None)
+        self._loaded.pop(name, None)
+
+    def _scan_plugins(self) -> None:
+        if self._plugins_scanned:
+            return
+        self._plugins_scanned = True
+        for ep in entry_points(group=self.entry_point_group):
+            self._paths.setdefault(ep.name, ep.value)
+
+    def names(self) -> list[str]:
+        self._scan_plugins()
+        return list(self._paths)
+
+    def __contains__(self, name: str) -> bool:
+        self._scan_plugins()
+        return name in self._paths
+
+    def get(self, name: str) -> T:
+        self._scan_plugins()
+        if name not in self._paths:
+            raise ConvcheckError(
+                f"unknown {self.kind} {name!r}{did_you_mean(name, self.names())} "
+                f"(list them with `{self.list_command}`)"
+            )
+        if name not in self._loaded:
+            self._loaded[name] = load_dotted(self._paths[name])  # type: ignore[assignment]
+        return self._loaded[name]
+
+    def items(self) -> Iterator[tuple[str, T]]:
+        for name in self.names():
+            yield name, self.get(name)
+
+
+# The built-in entries. Adding a route means one module in convert/ or validate/runtimes/ and one line here.
+converters: Registry[type] = Registry("converter", "convcheck.converters", "convcheck routes")
+converters.register("onnx_from_torch", "convcheck.convert.onnx_from_torch:OnnxFromTorch")
+converters.register("onnx_from_torch_legacy", "convcheck.convert.onnx_from_torch:OnnxFromTorchLegacy")
+
+runtimes: Registry[type] = Registry("runtime", "convcheck.runtimes", "convcheck routes")
+runtimes.register("torch", "convcheck.validate.runtimes.torch_eager:TorchRuntime")
+runtimes.register("ort", "convcheck.validate.runtimes.ort:OrtRuntime")
+
+models: Registry[object] = Registry("model", "convcheck.models", "convcheck models")
+models.register("mlp_tabular", "convcheck.zoo.mlp_tabular:SPEC")

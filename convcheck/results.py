@@ -1,0 +1,75 @@
+"""results.json: the contract every report reads (documented in docs/results.md).
+
+Written atomically (temporary file + rename) after every cell, so a killed run leaves a valid
+file with the cells that finished and `finished: null`, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from convcheck import __version__
+from convcheck.environment import host, packages
+
+SCHEMA_VERSION = 1
+CORE_DISTRIBUTIONS = ("numpy",)
+
+
+def new_run_id() -> str:
+    now = dt.datetime.now()
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run(run_id: str, settings: dict[str, Any], distributions: list[str]) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run": {
+            "id": run_id,
+            "started": now_iso(),
+            "finished": None,
+            "convcheck_version": __version__,
+            "host": host(),
+            "packages": packages(list(dict.fromkeys([*CORE_DISTRIBUTIONS, *distributions]))),
+            "settings": settings,
+        },
+        "summary": {},
+        "cells": [],
+    }
+
+
+def summarize(cells: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for cell in cells:
+        counts[cell["status"]] = counts.get(cell["status"], 0) + 1
+    return counts
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def schema() -> dict[str, Any]:
+    text = resources.files("convcheck").joinpath("schemas/results.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)

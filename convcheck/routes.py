@@ -1,0 +1,135 @@
+"""The route graph: routes are enumerated from converter hops and runtimes, never listed by hand.
+
+A route starts at a source format (what a model comes in), follows zero or more converter hops
+without revisiting a format, and ends in a runtime that executes the last format. Its id is the
+source, the hop names and the runtime joined by `/` (`torch/onnx/ort`); when the runtime has the
+same name as the last hop (`torch/openvino` converted and run by OpenVINO) the name is written once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from convcheck.environment import devices as present_devices
+from convcheck.environment import module_present
+from convcheck.errors import ConvcheckError
+from convcheck.registry import converters, did_you_mean, runtimes
+from convcheck.types import Format, Requirement, Status
+
+#: Source formats a model can come in, and the runtime that computes its reference outputs.
+#: A route with no hop that ends in the reference runtime is the reference itself, not a route.
+SOURCES: dict[Format, str] = {
+    Format.TORCH: "torch",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    id: str
+    source: Format
+    converters: tuple[str, ...]  # converter registry names, in hop order
+    hops: tuple[str, ...]  # their hop names, as written in the id
+    runtime: str  # runtime registry name
+    formats: tuple[Format, ...] = field(default=())  # every format along the way, source first
+
+    @property
+    def requires(self) -> tuple[Requirement, ...]:
+        reqs: list[Requirement] = []
+        for name in self.converters:
+            reqs.extend(converters.get(name).requires)  # type: ignore[attr-defined]
+        reqs.extend(runtimes.get(self.runtime).requires)  # type: ignore[attr-defined]
+        return tuple(dict.fromkeys(reqs))
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        return runtimes.get(self.runtime).devices  # type: ignore[attr-defined]
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        return runtimes.get(self.runtime).precisions  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Availability:
+    status: Status  # PASS stands for "available"
+    reason: str = ""
+    hint: str = ""
+
+    @property
+    def available(self) -> bool:
+        return self.status is Status.PASS
+
+    @property
+    def label(self) -> str:
+        return "available" if self.available else self.status.value
+
+
+def route_id(source: Format, hops: tuple[str, ...], runtime: str) -> str:
+    parts = [source.value, *hops]
+    if not hops or hops[-1] != runtime:
+        parts.append(runtime)
+    return "/".join(parts)
+
+
+@lru_cache(maxsize=1)
+def enumerate_routes() -> tuple[Route, ...]:
+    """Every route the registered converters and runtimes make, in registration order."""
+    conv_classes = dict(converters.items())
+    rt_classes = dict(runtimes.items())
+    found: dict[str, Route] = {}
+
+    def walk(source: Format, fmt: Format, chain: tuple[str, ...], formats: tuple[Format, ...]) -> None:
+        hops = tuple(conv_classes[c].hop for c in chain)  # type: ignore[attr-defined]
+        for rt_name, rt in rt_classes.items():
+            if rt.format is not fmt or (not chain and rt_name == SOURCES[source]):  # type: ignore[attr-defined]
+                continue
+            rid = route_id(source, hops, rt_name)
+            if rid in found:
+                raise RuntimeError(f"two routes share the id {rid!r}: rename a hop or runtime")
+            found[rid] = Route(rid, source, chain, hops, rt_name, formats)
+        for conv_name, conv in conv_classes.items():
+            if conv.source is fmt and conv.target not in formats:  # type: ignore[attr-defined]
+                walk(source, conv.target, chain + (conv_name,), formats + (conv.target,))  # type: ignore[attr-defined]
+
+    for source in SOURCES:
+        walk(source, source, (), (source,))
+    return tuple(found.values())
+
+
+def availability(route: Route, device: str = "cpu") -> Availability:
+    """Can this route run here, on this device? Checks packages without importing them."""
+    missing = [req for req in route.requires if not module_present(req.module)]
+    if missing:
+        names = ", ".join(dict.fromkeys(r.distribution for r in missing))
+        extras = ",".join(dict.fromkeys(r.extra for r in missing))
+        return Availability(Status.MISSING_DEP, f"{names} not installed", f"pip install 'convcheck[{extras}]'")
+    if device not in route.devices:
+        return Availability(Status.NO_DEVICE, f"runtime {route.runtime} does not run on {device}")
+    if device not in present_devices():
+        return Availability(Status.NO_DEVICE, f"no {device} device on this machine")
+    return Availability(Status.PASS)
+
+
+def select_routes(spec: str | None, device: str = "cpu") -> list[Route]:
+    """Routes named by `--routes`: None -> every route available here; "all" -> every route."""
+    routes = enumerate_routes()
+    if spec is None:
+        return [r for r in routes if availability(r, device).available]
+    if spec.strip() == "all":
+        return list(routes)
+    by_id = {r.id: r for r in routes}
+    chosen: list[Route] = []
+    for name in (s.strip() for s in spec.split(",")):
+        if not name:
+            continue
+        if name not in by_id:
+            raise ConvcheckError(
+                f"unknown route {name!r}{did_you_mean(name, list(by_id))} "
+                "(list the routes with `convcheck routes`)"
+            )
+        if by_id[name] not in chosen:
+            chosen.append(by_id[name])
+    if not chosen:
+        raise ConvcheckError("--routes is empty: name at least one route, or `all`")
+    return chosen

@@ -1,0 +1,139 @@
+"""The vocabulary of DESIGN.md as types: Format, Status, Requirement, Artifact, Target, Cell."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class Format(str, enum.Enum):
+    """What an artifact is."""
+
+    TORCH = "torch"
+    KERAS = "keras"
+    SAVEDMODEL = "savedmodel"
+    TORCHSCRIPT = "torchscript"
+    EXPORTED_PROGRAM = "exported_program"
+    ONNX = "onnx"
+    TFLITE = "tflite"
+    COREML = "coreml"
+    OPENVINO = "openvino"
+    TVM = "tvm"
+    TENSORRT = "tensorrt"
+
+
+class Status(str, enum.Enum):
+    """The outcome of one cell. A failed cell is data, never an exception that stops the run."""
+
+    PASS = "pass"
+    MISMATCH = "mismatch"
+    VACUOUS = "vacuous"  # the reference output carries no signal: the comparison proves nothing
+    CONVERT_ERROR = "convert_error"
+    RUNTIME_ERROR = "runtime_error"
+    UNSUPPORTED = "unsupported"
+    CRASHED = "crashed"
+    TIMEOUT = "timeout"
+    OOM = "oom"
+    MISSING_DEP = "missing_dep"
+    NO_DEVICE = "no_device"
+    UPSTREAM_FAILED = "upstream_failed"
+
+    @property
+    def is_failure(self) -> bool:
+        """True for statuses that make `convcheck matrix` exit 1.
+
+        missing_dep and no_device are stated reasons a cell could not run *here*, not failures of the
+        route; pass is a pass. Everything else, vacuous included, needs a human to look.
+        """
+        return self not in (Status.PASS, Status.MISSING_DEP, Status.NO_DEVICE)
+
+
+PRECISIONS = ("fp32", "fp16", "int8")
+DEVICES = ("cpu", "cuda", "ane")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A Python package a hop or runtime needs: `module` is checked with importlib without importing it."""
+
+    module: str
+    distribution: str
+    extra: str
+
+    @property
+    def install_hint(self) -> str:
+        return f"pip install 'convcheck[{self.extra}]'  (provides {self.distribution})"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a converted model runs: runtime + device + precision."""
+
+    runtime: str
+    device: str = "cpu"
+    precision: str = "fp32"
+
+    @property
+    def id(self) -> str:
+        return f"{self.runtime}:{self.device}:{self.precision}"
+
+
+@dataclass
+class Artifact:
+    """A file or folder on disk with its format, digest and metadata.
+
+    Multi-file artifacts (an ONNX model with external weights, a SavedModel) are folders and are
+    hashed and moved as one. `path` is None only for an in-memory source model (a zoo model built
+    from code), which is then described by `metadata` and rebuilt deterministically where needed.
+    """
+
+    format: Format
+    path: Path | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    sha256: str | None = None
+    bytes: int | None = None
+
+    def seal(self) -> "Artifact":
+        """Compute digest and size from what is on disk."""
+        if self.path is not None:
+            self.sha256, self.bytes = digest_path(self.path)
+        return self
+
+    @property
+    def main_file(self) -> Path:
+        """The file a runtime opens: the path itself, or the folder's declared entry file."""
+        if self.path is None:
+            raise ValueError(f"{self.format.value} artifact has no file on disk")
+        entry = self.metadata.get("entry")
+        return self.path / entry if entry else self.path
+
+
+def digest_path(path: Path) -> tuple[str, int]:
+    """sha256 and total size of a file, or of a folder (relative names and contents, sorted)."""
+    h = hashlib.sha256()
+    total = 0
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        if f != path:
+            h.update(f.relative_to(path).as_posix().encode() + b"\0")
+        with f.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+                total += len(chunk)
+    return h.hexdigest(), total
+
+
+@dataclass(frozen=True)
+class Cell:
+    """(model, route, target): the unit of the matrix."""
+
+    model: str
+    route: str
+    target: Target
+
+    @property
+    def id(self) -> str:
+        return f"{self.model} {self.route} {self.target.device}:{self.target.precision}"

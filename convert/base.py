@@ -1,0 +1,61 @@
+"""The Converter contract: one hop `source Format -> target Format`.
+
+A converter class declares, as class attributes, what the route graph needs without importing any
+framework: its `hop` name (the segment in a route id), `source` and `target` formats and the
+packages it `requires`. The heavy import happens inside `convert_impl`. The public `convert`
+validates input and output (polygraphy's pattern: the public method checks, `*_impl` works).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from convcheck.types import Artifact, Format, Requirement
+
+
+@dataclass
+class ConvertOptions:
+    """Options every converter understands; converters subclass this with their own fields."""
+
+    opset: int | None = None
+
+
+@dataclass
+class ConvertContext:
+    """What a hop gets besides its input artifact: the model's declared inputs and a folder to write in."""
+
+    workdir: Path
+    input_specs: list[Any]  # list[convcheck.zoo.base.InputSpec]
+    output_names: list[str]
+    example_feeds: dict[str, Any]  # name -> numpy array, one representative batch
+    log: list[str] = field(default_factory=list)
+
+
+class Converter:
+    hop: ClassVar[str]
+    source: ClassVar[Format]
+    target: ClassVar[Format]
+    requires: ClassVar[tuple[Requirement, ...]] = ()
+    options_class: ClassVar[type[ConvertOptions]] = ConvertOptions
+    summary: ClassVar[str] = ""
+
+    def __init__(self, options: ConvertOptions | None = None) -> None:
+        self.options = options or self.options_class()
+
+    def convert(self, source: Artifact, ctx: ConvertContext) -> Artifact:
+        if source.format is not self.source:
+            raise TypeError(f"{type(self).__name__} takes {self.source.value}, got {source.format.value}")
+        ctx.workdir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        out = self.convert_impl(source, ctx)
+        out.metadata.setdefault("convert_seconds", time.perf_counter() - started)
+        out.metadata.setdefault("converter", type(self).__name__)
+        if out.format is not self.target:
+            raise TypeError(f"{type(self).__name__} produced {out.format.value}, declared {self.target.value}")
+        return out.seal()
+
+    def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
+        raise NotImplementedError

@@ -1,0 +1,1 @@
+"""Renderers of results.json: terminal (rich) now; Markdown, HTML and JUnit later."""

@@ -1,0 +1,1 @@
+"""Runtimes, parity statistics, latency harness."""

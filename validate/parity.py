@@ -1,0 +1,146 @@
+"""Numerical parity: does the converted model compute the same function as its source?
+
+Statistics per output, worst sample counts. Tolerances are data (`TOLERANCES`), keyed by
+precision. A reference output that carries no signal (constant, all-zero, non-finite) makes the
+comparison `vacuous`: a check on a constant proves nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: Interim tolerance profiles (allclose-style: |a - r| <= atol + rtol * |r|, elementwise).
+#: fp32: a faithful conversion differs from its source by reassociated float sums, typically
+#: 1e-7..1e-5 relative; 1e-4 / 1e-3 leaves room for deep models without hiding a wrong op, whose
+#: error is of the order of the output itself.
+TOLERANCES: dict[str, dict[str, float]] = {
+    "fp32": {"atol": 1e-4, "rtol": 1e-3},
+    "fp16": {"atol": 1e-2, "rtol": 1e-2},
+    "int8": {"atol": 1e-1, "rtol": 1e-1},
+}
+#: max_rel divides by |r| + REL_EPS so that zeros in the reference do not make it infinite.
+REL_EPS = 1e-6
+#: A reference output whose values span less than this (relative to its magnitude) is constant.
+CONSTANT_SPREAD = 1e-7
+
+
+@dataclass
+class Tolerance:
+    atol: float
+    rtol: float
+
+    @classmethod
+    def for_precision(cls, precision: str) -> "Tolerance":
+        return cls(**TOLERANCES[precision])
+
+
+def signal_problem(ref: np.ndarray) -> str | None:
+    """Why a reference output carries no signal, or None when it does."""
+    if ref.size == 0:
+        return "the reference output is empty"
+    if not np.issubdtype(ref.dtype, np.number) and ref.dtype != np.bool_:
+        return None
+    values = ref.astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        return "the reference output contains NaN or Inf"
+    if not np.any(values):
+        return "the reference output is all zeros"
+    spread = float(values.max() - values.min())
+    if spread <= CONSTANT_SPREAD * max(1.0, float(np.abs(values).max())):
+        return f"the reference output is constant ({float(values.flat[0]):.6g} everywhere)"
+    return None
+
+
+def compare_arrays(actual: np.ndarray, ref: np.ndarray, tol: Tolerance, classifier: bool = False) -> dict[str, Any]:
+    """Statistics of one output of one sample. `classifier`: the last axis holds class scores."""
+    stats: dict[str, Any] = {"shape": list(ref.shape), "dtype": str(ref.dtype)}
+    if actual.shape != ref.shape:
+        stats.update(ok=False, problem=f"shape {list(actual.shape)} != reference {list(ref.shape)}")
+        return stats
+    a = actual.astype(np.float64)
+    r = ref.astype(np.float64)
+    finite_ref = np.isfinite(r)
+    bad = ~np.isfinite(a) & finite_ref
+    if bad.any():
+        stats.update(ok=False, problem=f"{int(bad.sum())} non-finite value(s) where the reference is finite",
+                     nonfinite=int(bad.sum()))
+        return stats
+    diff = np.abs(a - r)
+    stats["max_abs"] = float(diff.max()) if diff.size else 0.0
+    stats["max_rel"] = float((diff / (np.abs(r) + REL_EPS)).max()) if diff.size else 0.0
+    stats["mean_abs"] = float(diff.mean()) if diff.size else 0.0
+    stats["rms"] = float(np.sqrt((diff ** 2).mean())) if diff.size else 0.0
+    na, nr = float(np.linalg.norm(a)), float(np.linalg.norm(r))
+    stats["cosine"] = float(np.dot(a.ravel(), r.ravel()) / (na * nr)) if na and nr else (1.0 if na == nr else 0.0)
+    noise = float((diff ** 2).sum())
+    stats["snr_db"] = math.inf if noise == 0 else 10 * math.log10(float((r ** 2).sum()) / noise)
+    # The smallest atol that passes at the profile's rtol, i.e. max(|a - r| - rtol * |r|).
+    stats["min_atol"] = max(0.0, float((diff - tol.rtol * np.abs(r)).max())) if diff.size else 0.0
+    if classifier and r.ndim >= 1 and r.shape[-1] > 1:
+        ref_top1 = r.argmax(axis=-1)
+        stats["top1_agreement"] = float((a.argmax(axis=-1) == ref_top1).mean())
+        if r.shape[-1] > 5:
+            # Share of rows whose reference top-1 class is among the converted model's top 5.
+            top5 = np.argsort(-a, axis=-1)[..., :5]
+            stats["top5_agreement"] = float((top5 == ref_top1[..., None]).any(axis=-1).mean())
+    stats["ok"] = bool(np.all(diff <= tol.atol + tol.rtol * np.abs(r)))
+    if not stats["ok"]:
+        stats["problem"] = f"max_abs {stats['max_abs']:.3g} exceeds atol {tol.atol:g} + rtol {tol.rtol:g} x |ref|"
+    return stats
+
+
+#: Fields whose worst value across samples is the largest / the smallest.
+_WORST_IS_MAX = ("max_abs", "max_rel", "mean_abs", "rms", "min_atol")
+_WORST_IS_MIN = ("cosine", "snr_db", "top1_agreement", "top5_agreement")
+
+
+def summarize(samples: list[dict[str, dict[str, Any]]], tol: Tolerance) -> dict[str, Any]:
+    """Fold per-sample, per-output statistics into the cell's `parity` object (worst sample counts)."""
+    per_output: dict[str, dict[str, Any]] = {}
+    worst_sample, worst_err = 0, -1.0
+    for i, sample in enumerate(samples):
+        for name, stats in sample.items():
+            agg = per_output.setdefault(name, {"shape": stats["shape"], "dtype": stats["dtype"], "ok": True})
+            if not stats["ok"]:
+                agg["ok"] = False
+                agg.setdefault("problem", f"sample {i}: {stats['problem']}")
+            for key in _WORST_IS_MAX:
+                if key in stats:
+                    agg[key] = max(agg.get(key, 0.0), stats[key])
+            for key in _WORST_IS_MIN:
+                if key in stats:
+                    agg[key] = min(agg.get(key, math.inf), stats[key])
+            err = stats.get("min_atol", math.inf)
+            if err > worst_err:
+                worst_sample, worst_err = i, err
+    parity: dict[str, Any] = {
+        "ok": all(o["ok"] for o in per_output.values()),
+        "tolerance": {"atol": tol.atol, "rtol": tol.rtol},
+        "samples": len(samples),
+        "worst_sample": worst_sample,
+    }
+    for key in _WORST_IS_MAX:
+        vals = [o[key] for o in per_output.values() if key in o]
+        parity[key] = max(vals) if vals else None
+    for key in _WORST_IS_MIN:
+        vals = [o[key] for o in per_output.values() if key in o]
+        parity[key] = min(vals) if vals else None
+    parity["min_passing"] = {"atol": parity.pop("min_atol"), "rtol": tol.rtol}
+    parity["per_output"] = per_output
+    return _json_safe(parity)
+
+
+def _json_safe(obj: Any) -> Any:
+    """JSON has no Infinity: an exact match's SNR is written as null with `exact: true` beside it."""
+    if isinstance(obj, dict):
+        out = {k: _json_safe(v) for k, v in obj.items()}
+        if obj.get("snr_db") == math.inf:
+            out["snr_db"], out["exact"] = None, True
+        return out
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

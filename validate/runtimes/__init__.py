@@ -1,0 +1,1 @@
+"""Runtimes: each executes one Format on a device. One module per runtime."""

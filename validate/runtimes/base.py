@@ -1,0 +1,65 @@
+"""The Runtime contract, after polygraphy's runners: activate / infer / deactivate.
+
+The public methods validate (activation state, input names, output types); the `*_impl` methods
+do the work and are what a new runtime implements. Class attributes describe capabilities so the
+route graph can be built without importing the framework.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from convcheck.types import Artifact, Format, Requirement, Target
+
+
+class Runtime:
+    name: ClassVar[str]
+    format: ClassVar[Format]
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    requires: ClassVar[tuple[Requirement, ...]] = ()
+    summary: ClassVar[str] = ""
+
+    def __init__(self, target: Target, threads: int | None = None) -> None:
+        if target.device not in self.devices:
+            raise ValueError(f"runtime {self.name} does not run on {target.device}")
+        self.target = target
+        self.threads = threads
+        self.active = False
+        self.input_names: list[str] = []
+
+    def activate(self, artifact: Artifact) -> None:
+        if artifact.format is not self.format:
+            raise TypeError(f"runtime {self.name} runs {self.format.value}, got {artifact.format.value}")
+        self.activate_impl(artifact)
+        self.active = True
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if not self.active:
+            raise RuntimeError(f"runtime {self.name} used before activate()")
+        missing = set(self.input_names) - set(feeds)
+        if missing:
+            raise KeyError(f"runtime {self.name}: no value for input(s) {sorted(missing)}")
+        outputs = self.infer_impl(feeds)
+        return {k: np.asarray(v) for k, v in outputs.items()}
+
+    def deactivate(self) -> None:
+        if self.active:
+            self.deactivate_impl()
+        self.active = False
+
+    # What a runtime implements.
+    def activate_impl(self, artifact: Artifact) -> None:
+        raise NotImplementedError
+
+    def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def deactivate_impl(self) -> None:
+        """Release sessions and memory; the default drops references."""
+
+    def describe(self) -> dict[str, Any]:
+        """Settings recorded with every latency figure (threads, providers, ...)."""
+        return {"threads": self.threads}
