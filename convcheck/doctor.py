@@ -18,12 +18,14 @@ from convcheck.environment import KNOWN_PACKAGES, devices, gpus, host, package_v
 
 #: distribution -> the module to import to prove it works.
 IMPORT_CHECKS: dict[str, str] = {
+    "numpy": "numpy",
     "torch": "torch",
     "onnx": "onnx",
     "onnxruntime": "onnxruntime",
     "onnxscript": "onnxscript",
     "tensorflow-cpu": "tensorflow",
     "tensorflow": "tensorflow",
+    "keras": "keras",
     "tf2onnx": "tf2onnx",
     "coremltools": "coremltools",
     "apache-tvm": "tvm",

@@ -30,7 +30,7 @@ class Route:
     source: Format
     converters: tuple[str, ...]  # converter registry names, in hop order
     hops: tuple[str, ...]  # their hop names, as written in the id
-    runtime: str  # runtime registry name
+    runtime: str  # runtime registry name (the id shows the runtime class's `name`)
     formats: tuple[Format, ...] = field(default=())  # every format along the way, source first
 
     @property
@@ -84,7 +84,7 @@ def enumerate_routes() -> tuple[Route, ...]:
         for rt_name, rt in rt_classes.items():
             if rt.format is not fmt or (not chain and rt_name == SOURCES[source]):  # type: ignore[attr-defined]
                 continue
-            rid = route_id(source, hops, rt_name)
+            rid = route_id(source, hops, rt.name)  # type: ignore[attr-defined]
             if rid in found:
                 raise RuntimeError(f"two routes share the id {rid!r}: rename a hop or runtime")
             found[rid] = Route(rid, source, chain, hops, rt_name, formats)

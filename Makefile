@@ -1,0 +1,38 @@
+# convcheck — two-command quick start: `make matrix`, `make test`. Both set up .venv first if needed.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Re-running setup is a no-op unless the dependency declarations changed.
+STAMP := $(VENV)/.setup-done
+MATRIX_ARGS ?=
+# This machine's pip configuration names local indexes that do not all exist; drop that noise only.
+QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
+
+.PHONY: setup matrix test clean help
+
+help:
+	@echo "make matrix   set up if needed, run the default matrix (whole zoo x every route available here)"
+	@echo "make test     set up if needed, run the test suite"
+	@echo "make setup    create .venv: torch 2.13.0 CPU first (no CUDA download), then .[all,test]"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# The CPU wheel first: once torch==2.13.0 is installed, the `torch` range in the extras is satisfied
+	@# and pip never pulls the multi-GB CUDA build from the registry.
+	set -o pipefail; $(BIN)/pip install --quiet --disable-pip-version-check "torch==2.13.0" 2>&1 | $(QUIET_PIP)
+	set -o pipefail; $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[all,test]" 2>&1 | $(QUIET_PIP)
+	@# pip's exit code is not proof that every framework imports (typing-extensions downgrades break tvm):
+	$(BIN)/convcheck doctor
+	@touch $(STAMP)
+
+matrix: setup
+	$(BIN)/convcheck matrix $(MATRIX_ARGS)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) runs build dist *.egg-info .pytest_cache

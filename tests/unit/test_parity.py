@@ -1,0 +1,92 @@
+"""Parity statistics, cross-checked against independently written numpy and polygraphy's comparator."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from convcheck.validate.parity import REL_EPS, Tolerance, compare_arrays, signal_problem, summarize
+
+FP32 = Tolerance.for_precision("fp32")
+
+
+def test_statistics_match_independent_numpy():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(16, 10)).astype(np.float32)
+    act = ref + rng.normal(scale=1e-5, size=ref.shape).astype(np.float32)
+    s = compare_arrays(act, ref, FP32, classifier=True)
+    d = act.astype(np.float64) - ref.astype(np.float64)
+    assert s["max_abs"] == pytest.approx(np.max(np.abs(d)))
+    assert s["mean_abs"] == pytest.approx(np.mean(np.abs(d)))
+    assert s["rms"] == pytest.approx(np.sqrt(np.mean(d * d)))
+    assert s["max_rel"] == pytest.approx(np.max(np.abs(d) / (np.abs(ref.astype(np.float64)) + REL_EPS)))
+    cos = np.sum(act.astype(np.float64) * ref) / (np.linalg.norm(act.astype(np.float64)) * np.linalg.norm(ref.astype(np.float64)))
+    assert s["cosine"] == pytest.approx(cos, abs=1e-12)
+    assert s["snr_db"] == pytest.approx(10 * math.log10(np.sum(ref.astype(np.float64) ** 2) / np.sum(d * d)))
+    assert s["top1_agreement"] == 1.0 and s["top5_agreement"] == 1.0
+    assert s["ok"]
+
+
+def test_statistics_agree_with_polygraphy_comparator():
+    pytest.importorskip("polygraphy")
+    from polygraphy.comparator import SimpleCompareFunc
+    from polygraphy.comparator.struct import IterationResult
+
+    rng = np.random.default_rng(1)
+    ref = rng.normal(size=(4, 8)).astype(np.float32)
+    act = ref + np.float32(3e-4)
+    ours = compare_arrays(act, ref, Tolerance(atol=1e-5, rtol=0.0))
+    func = SimpleCompareFunc(atol=1e-5, rtol=0.0, check_error_stat="max")
+    result = func(IterationResult({"y": act}, runner_name="a"), IterationResult({"y": ref}, runner_name="b"))
+    assert bool(result["y"]) is ours["ok"] is False
+    assert bool(SimpleCompareFunc(atol=ours["max_abs"] * 1.0001, rtol=0.0)(
+        IterationResult({"y": act}, runner_name="a"), IterationResult({"y": ref}, runner_name="b"))["y"])
+
+
+def test_min_passing_atol_is_the_smallest_that_passes():
+    ref = np.array([1.0, -2.0, 0.5], dtype=np.float32)
+    act = ref + np.array([2e-3, 0.0, -1e-3], dtype=np.float32)
+    s = compare_arrays(act, ref, FP32)
+    assert not s["ok"]
+    assert np.allclose(act, ref, atol=s["min_atol"] * 1.0001, rtol=FP32.rtol)
+    assert not np.allclose(act, ref, atol=s["min_atol"] * 0.99, rtol=FP32.rtol)
+
+
+def test_nan_where_reference_is_finite_is_a_mismatch():
+    ref = np.ones((2, 3), dtype=np.float32) * np.arange(3)
+    act = ref.copy()
+    act[1, 2] = np.nan
+    s = compare_arrays(act, ref, FP32)
+    assert not s["ok"] and "non-finite" in s["problem"]
+
+
+def test_shape_mismatch_is_reported():
+    s = compare_arrays(np.zeros((2, 3)), np.zeros((3, 2)), FP32)
+    assert not s["ok"] and "shape" in s["problem"]
+
+
+@pytest.mark.parametrize("ref, why", [
+    (np.zeros((4, 4), np.float32), "all zeros"),
+    (np.full((4, 4), 0.25, np.float32), "constant"),
+    (np.array([1.0, np.nan], np.float32), "NaN"),
+    (np.zeros((0,), np.float32), "empty"),
+])
+def test_references_without_signal_are_flagged(ref, why):
+    assert why in signal_problem(ref)
+
+
+def test_reference_with_signal_passes_the_check():
+    assert signal_problem(np.array([0.1, 0.2, 0.3], np.float32)) is None
+
+
+def test_summary_keeps_the_worst_sample():
+    ref = np.linspace(-1, 1, 20, dtype=np.float32)
+    samples = [{"y": compare_arrays(ref + e, ref, FP32)} for e in (1e-7, 5e-4, 1e-6)]
+    p = summarize(samples, FP32)
+    assert p["worst_sample"] == 1
+    assert p["max_abs"] == pytest.approx(5e-4, rel=1e-3)
+    assert p["samples"] == 3 and not p["ok"]
+    exact = summarize([{"y": compare_arrays(ref, ref, FP32)}], FP32)
+    assert exact["snr_db"] is None and exact["exact"] is True and exact["ok"]
