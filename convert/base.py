@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from convcheck.types import Artifact, Format, Requirement
+from convcheck.types import Artifact, Format, Requirement, Target
 
 
 @dataclass
@@ -31,7 +31,10 @@ class ConvertContext:
     input_specs: list[Any]  # list[convcheck.zoo.base.InputSpec]
     output_names: list[str]
     example_feeds: dict[str, Any]  # name -> numpy array, one representative batch
+    target: Target = field(default_factory=lambda: Target("?"))  # the cell's runtime, device, precision
     log: list[str] = field(default_factory=list)
+    #: Pipeline-wide options a hop may read (e.g. "tvm_tune_trials", "cache_dir").
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 class Converter:
@@ -41,6 +44,9 @@ class Converter:
     requires: ClassVar[tuple[Requirement, ...]] = ()
     options_class: ClassVar[type[ConvertOptions]] = ConvertOptions
     summary: ClassVar[str] = ""
+    #: True when the output depends on the cell's device/precision (a TensorRT engine built for fp16,
+    #: TVM code compiled for cuda): the artifact is then shared only between cells of the same target.
+    depends_on_target: ClassVar[bool] = False
 
     def __init__(self, options: ConvertOptions | None = None) -> None:
         self.options = options or self.options_class()

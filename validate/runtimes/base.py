@@ -21,6 +21,9 @@ class Runtime:
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
     requires: ClassVar[tuple[Requirement, ...]] = ()
     summary: ClassVar[str] = ""
+    #: A runtime that only computes references (PyTorch eager on CPU, ORT with optimisations off)
+    #: never ends a route.
+    reference_only: ClassVar[bool] = False
 
     def __init__(self, target: Target, threads: int | None = None) -> None:
         if target.device not in self.devices:

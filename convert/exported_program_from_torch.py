@@ -1,0 +1,68 @@
+"""torch -> ExportedProgram (`torch.export`), saved as a `.pt2` file.
+
+The ExportedProgram is the hub that PyTorch 2 compilers read (TVM Relax's `from_exported_program`,
+OpenVINO, ExecuTorch). Axes the model declares dynamic are exported as `torch.export.Dim`s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Any
+
+from convcheck.convert.base import ConvertContext, Converter
+from convcheck.types import Artifact, Format, Requirement
+
+TORCH = Requirement("torch", "torch", "torch")
+
+
+class ExportedProgramFromTorch(Converter):
+    hop = "exported_program"
+    source = Format.TORCH
+    target = Format.EXPORTED_PROGRAM
+    requires = (TORCH,)
+    summary = "torch.export.export -> .pt2"
+
+    def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
+        import torch
+
+        from convcheck.zoo.base import materialize
+
+        model = materialize(source).eval()
+        names = [spec.name for spec in ctx.input_specs]
+        args = tuple(torch.from_numpy(ctx.example_feeds[n]) for n in names)
+        dynamic_shapes = _dynamic_shapes(ctx) if any(s.dynamic_axes for s in ctx.input_specs) else None
+        captured = io.StringIO()
+        with contextlib.redirect_stdout(captured):
+            program = torch.export.export(model, args, dynamic_shapes=dynamic_shapes)
+        ctx.log.extend(line for line in captured.getvalue().splitlines() if line.strip())
+        out_dir = ctx.workdir / "exported_program"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        torch.export.save(program, str(out_dir / "model.pt2"))
+        return Artifact(
+            format=Format.EXPORTED_PROGRAM,
+            path=out_dir,
+            metadata={
+                "entry": "model.pt2",
+                "input_names": names,
+                "output_names": list(ctx.output_names),
+                "nodes": len(program.graph.nodes),
+                "dynamic": dynamic_shapes is not None,
+            },
+        )
+
+
+def _dynamic_shapes(ctx: ConvertContext) -> tuple[Any, ...]:
+    """One `Dim` per distinct axis name (so `batch` is the same symbol across inputs)."""
+    import torch
+
+    dims: dict[str, Any] = {}
+    shapes = []
+    for spec in ctx.input_specs:
+        shapes.append({axis: dims.setdefault(name, torch.export.Dim(_symbol(name), min=1))
+                       for axis, name in spec.dynamic_axes.items()} or None)
+    return tuple(shapes)
+
+
+def _symbol(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name) or "dim"
