@@ -52,7 +52,8 @@ def _split(value: str | None) -> list[str] | None:
 
 @app.command()
 def routes(
-    device: str = typer.Option("cpu", help="Device to check availability for: cpu, cuda, ane."),
+    device: Optional[str] = typer.Option(None, help="Device to check availability for: cpu, cuda, ane "
+                                         "(default: any device the route supports)."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table."),
 ) -> None:
     """List every conversion route and whether it can run on this machine."""
@@ -75,8 +76,9 @@ def routes(
     if as_json:
         console.print_json(json.dumps(rows))
         return
-    table = Table(title=f"conversion routes (availability on {device})")
-    for col in ("route", "hops", "runtime", "devices", "status"):
+    table = Table(title=f"conversion routes (availability on {device or 'this machine'})")
+    table.add_column("route", no_wrap=True)
+    for col in ("hops", "runtime", "devices", "status"):
         table.add_column(col)
     for r in rows:
         style = "green" if r["status"] == "available" else "yellow"
@@ -125,44 +127,64 @@ def doctor(
     sys.exit(report(console, check_imports=imports))
 
 
-@app.command()
-def matrix(
-    models_: Optional[str] = typer.Option(None, "--models", help="Comma-separated zoo models, or `all` (default: all)."),
-    routes_: Optional[str] = typer.Option(None, "--routes",
-                                          help="Comma-separated route ids (see `convcheck routes`), or `all` "
-                                          "(default: every route available here)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: runs/<run id>/)."),
-    size: str = typer.Option("full", help="Zoo model size: full (default) or tiny (seconds, for smoke tests)."),
-    device: str = typer.Option("cpu", help="Comma-separated devices: cpu, cuda."),
-    precision: str = typer.Option("fp32", help="Comma-separated precisions: fp32, fp16, int8."),
-    samples: int = typer.Option(4, min=1, help="Seeded input samples compared per cell; the worst counts."),
-    threads: Optional[int] = typer.Option(None, min=1, help="Intra-op threads for every runtime (default: all cores)."),
-    bench_seconds: float = typer.Option(1.0, min=0.0, help="Minimum timed duration per cell, after warm-up."),
-    bench_iters: int = typer.Option(30, min=1, help="Minimum timed iterations per cell."),
-) -> None:
-    """Run models x routes: convert, run, compare with the source framework, time. Writes results.json."""
-    from convcheck.matrix import exit_code, plan, run_matrix, select_models
+def _devices(value: str) -> list[str]:
+    from convcheck.environment import devices as present
+    from convcheck.types import DEVICES
+
+    if value == "auto":
+        return list(present())
+    if value == "all":
+        return list(DEVICES)
+    chosen = _split(value) or ["cpu"]
+    for d in chosen:
+        if d not in DEVICES:
+            raise ConvcheckError(f"unknown device {d!r}: use one of {', '.join(DEVICES)}, auto or all")
+    return chosen
+
+
+def _precisions(value: str) -> list[str]:
+    from convcheck.types import PRECISIONS
+
+    chosen = _split(value) or ["fp32"]
+    for p in chosen:
+        if p not in PRECISIONS:
+            raise ConvcheckError(f"unknown precision {p!r}: use one of {', '.join(PRECISIONS)}")
+    return chosen
+
+
+# Options shared by `matrix` and `check`.
+DEVICE_OPT = typer.Option("auto", "--device", help="Comma-separated devices (cpu, cuda), `auto` (the devices "
+                          "this machine has) or `all` (cells on absent devices are recorded as no_device).")
+PRECISION_OPT = typer.Option("fp32", "--precision", help="Comma-separated precisions: fp32, fp16, int8.")
+SAMPLES_OPT = typer.Option(4, "--samples", min=1, help="Seeded input samples compared per cell; the worst counts.")
+THREADS_OPT = typer.Option(None, "--threads", min=1, help="Intra-op threads for every runtime (default: all cores).")
+BENCH_SECONDS_OPT = typer.Option(1.0, "--bench-seconds", min=0.0, help="Minimum timed duration per cell, after warm-up.")
+BENCH_ITERS_OPT = typer.Option(30, "--bench-iters", min=1, help="Minimum timed iterations per cell.")
+TVM_TUNE_OPT = typer.Option(0, "--tvm-tune", min=0, metavar="TRIALS",
+                            help="MetaSchedule tuning trials for TVM cells (0: untuned). The tuning database is "
+                            "cached per model and target; tuned and untuned latency are both recorded.")
+OUT_OPT = typer.Option(None, "--out", help="Output folder (default: runs/<run id>/).")
+
+
+def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precision: str, out: Optional[Path],
+                    size: str, samples: int, threads: Optional[int], bench_seconds: float, bench_iters: int,
+                    tvm_tune: int, references: Optional[dict] = None) -> None:
+    """Plan, run with a progress bar, print the table, exit 0/1 (shared by `matrix` and `check`)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from convcheck.matrix import exit_code, plan, run_matrix
+    from convcheck.paths import cache_dir
     from convcheck.pipeline import RunSettings
     from convcheck.reports import terminal
     from convcheck.results import new_run_id
     from convcheck.routes import select_routes
-    from convcheck.types import DEVICES, PRECISIONS
+    from convcheck.types import Status
     from convcheck.validate.latency import LatencyConfig
 
-    devices = _split(device) or ["cpu"]
-    precisions = _split(precision) or ["fp32"]
-    for d in devices:
-        if d not in DEVICES:
-            raise ConvcheckError(f"unknown device {d!r}: use one of {', '.join(DEVICES)}")
-    for p in precisions:
-        if p not in PRECISIONS:
-            raise ConvcheckError(f"unknown precision {p!r}: use one of {', '.join(PRECISIONS)}")
-    if size not in ("full", "tiny"):
-        raise ConvcheckError(f"unknown size {size!r}: use full or tiny")
-    specs = select_models(models_)
-    chosen = select_routes(routes_, devices[0])
+    devices = _devices(device)
+    precisions = _precisions(precision)
+    chosen = select_routes(routes_arg, None if device in ("auto", "all") else devices[0])
     cells = plan(specs, chosen, devices, precisions)
-
     run_id = new_run_id()
     out_dir = out or Path("runs") / run_id
     if out_dir.exists() and not out_dir.is_dir():
@@ -170,9 +192,9 @@ def matrix(
     settings = RunSettings(
         workdir=out_dir, size=size, samples=samples, threads=threads,
         latency=LatencyConfig(min_iters=bench_iters, min_seconds=bench_seconds),
+        references=references or {},
+        hop_settings={"tvm_tune_trials": tvm_tune, "cache_dir": cache_dir()},
     )
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     failing = 0
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[failing]} failing"), TimeElapsedColumn(),
@@ -184,8 +206,6 @@ def matrix(
 
         def done(cell: dict) -> None:
             nonlocal failing
-            from convcheck.types import Status
-
             failing += Status(cell["status"]).is_failure
             progress.update(task, advance=1, failing=failing)
 
@@ -193,6 +213,71 @@ def matrix(
     terminal.render(results, console)
     console.print(f"\nresults: {out_dir / 'results.json'}")
     raise typer.Exit(exit_code(results))
+
+
+@app.command()
+def matrix(
+    models_: Optional[str] = typer.Option(None, "--models", help="Comma-separated zoo models, or `all` (default: all)."),
+    routes_: Optional[str] = typer.Option(None, "--routes",
+                                          help="Comma-separated route ids (see `convcheck routes`), or `all` "
+                                          "(default: every route available here)."),
+    out: Optional[Path] = OUT_OPT,
+    size: str = typer.Option("full", help="Zoo model size: full (default) or tiny (seconds, for smoke tests)."),
+    device: str = DEVICE_OPT,
+    precision: str = PRECISION_OPT,
+    samples: int = SAMPLES_OPT,
+    threads: Optional[int] = THREADS_OPT,
+    bench_seconds: float = BENCH_SECONDS_OPT,
+    bench_iters: int = BENCH_ITERS_OPT,
+    tvm_tune: int = TVM_TUNE_OPT,
+) -> None:
+    """Run zoo models x routes: convert, run, compare with the source framework, time. Writes results.json."""
+    from convcheck.matrix import select_models
+
+    if size not in ("full", "tiny"):
+        raise ConvcheckError(f"unknown size {size!r}: use full or tiny")
+    _devices(device), _precisions(precision)  # usage errors before any work
+    specs = select_models(models_)
+    _run_and_report(specs, routes_, device, precision, out, size, samples, threads, bench_seconds, bench_iters,
+                    tvm_tune)
+
+
+@app.command()
+def check(
+    model: Path = typer.Argument(..., help="Your model file: an .onnx file (with its external data beside it)."),
+    routes_: Optional[str] = typer.Option(None, "--routes", help="Comma-separated route ids starting from the "
+                                          "model's format, or `all` (default: every one available here)."),
+    input_: Optional[list[str]] = typer.Option(None, "--input", help="NAME:SHAPE:DTYPE[:LOW..HIGH] for an input whose "
+                                               "shape the file leaves open, or to set its value range, e.g. "
+                                               "ids:1x128:int64:0..30522. Repeatable."),
+    inputs: Optional[Path] = typer.Option(None, "--inputs", help="A .npz with one array per input: your own data."),
+    reference: str = typer.Option("ort", "--reference", help="What the routes are compared against: `ort` (ONNX "
+                                  "Runtime CPU, optimisations off) or `onnx-reference` (the ONNX spec's evaluator)."),
+    out: Optional[Path] = OUT_OPT,
+    device: str = DEVICE_OPT,
+    precision: str = PRECISION_OPT,
+    samples: int = SAMPLES_OPT,
+    threads: Optional[int] = THREADS_OPT,
+    bench_seconds: float = BENCH_SECONDS_OPT,
+    bench_iters: int = BENCH_ITERS_OPT,
+    tvm_tune: int = TVM_TUNE_OPT,
+) -> None:
+    """Check your own model down every route that starts from its format. Writes results.json."""
+    from convcheck.routes import REFERENCE_CHOICES
+    from convcheck.types import Format
+
+    _devices(device), _precisions(precision)
+    if model.suffix.lower() != ".onnx":
+        raise ConvcheckError(f"{model}: convcheck check reads .onnx files so far (got {model.suffix or 'no extension'}); "
+                             "export your model to ONNX, or add it to the zoo")
+    choices = REFERENCE_CHOICES[Format.ONNX]
+    if reference not in choices:
+        raise ConvcheckError(f"unknown --reference {reference!r}: use {' or '.join(choices)}")
+    from convcheck.zoo.user_model import spec_from_onnx
+
+    spec = spec_from_onnx(model, input_ or [], inputs)
+    _run_and_report([spec], routes_, device, precision, out, "full", samples, threads, bench_seconds, bench_iters,
+                    tvm_tune, references={Format.ONNX: choices[reference]})
 
 
 def main() -> None:

@@ -41,15 +41,19 @@ def select_models(spec: str | None) -> list[ModelSpec]:
 
 
 def plan(specs: list[ModelSpec], routes: list[Route], devices: list[str], precisions: list[str]) -> list[PlannedCell]:
-    cells = [
-        PlannedCell(spec, route, Target(route.runtime, device, precision))
-        for spec in specs
-        for route in routes
-        if route.source in spec.sources
-        for device in devices
-        for precision in precisions
-        if precision in route.precisions
-    ]
+    """Expand models x routes x targets. A route that runs on none of the requested devices (TensorRT,
+    `torch/eager` on a CPU run) still gets one cell, on its own device, so its status says why it
+    cannot run here; precisions a runtime does not offer are not planned."""
+    cells = []
+    for spec in specs:
+        for route in routes:
+            if route.source not in spec.sources:
+                continue
+            route_devices = [d for d in devices if d in route.devices] or [route.devices[0]]
+            for device in route_devices:
+                for precision in precisions:
+                    if precision in route.precisions:
+                        cells.append(PlannedCell(spec, route, Target(route.runtime, device, precision)))
     if not cells:
         raise ConvcheckError(
             "nothing to run: none of the chosen routes starts from a format these models come in "
@@ -90,6 +94,7 @@ def run_matrix(
         else:
             cell = skipped_cell(planned.spec.name, planned.route, planned.target, settings.size,
                                 avail.status, avail.reason, avail.hint)
+            _attach_precheck(runner, planned, cell)
         results["cells"].append(cell)
         results["summary"] = summarize(results["cells"])
         write_json_atomic(results_path, results)
@@ -97,6 +102,19 @@ def run_matrix(
     results["run"]["finished"] = now_iso()
     write_json_atomic(results_path, results)
     return results
+
+
+def _attach_precheck(runner: CellRunner, planned: PlannedCell, cell: dict[str, Any]) -> None:
+    """What this machine can still tell about a route it cannot run (e.g. ops TensorRT lacks)."""
+    try:
+        found = runner.precheck(planned.spec, planned.route, planned.target)
+    except Exception as exc:  # noqa: BLE001 - a static check must never take the cell down
+        cell["precheck"] = {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
+        return
+    if found:
+        cell["precheck"] = found
+        if found.get("verdict"):
+            cell["error"]["message"] += f". Static check: {found['verdict']}"
 
 
 def exit_code(results: dict[str, Any]) -> int:

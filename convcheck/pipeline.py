@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from convcheck.convert.base import ConvertContext
+from convcheck.environment import module_present
 from convcheck.errors import CellFailure
 from convcheck.failures import classify, first_line
 from convcheck.registry import converters, runtimes
 from convcheck.routes import SOURCES, Route
-from convcheck.types import Artifact, Status, Target
+from convcheck.types import Artifact, Format, Status, Target
 from convcheck.validate import parity as parity_mod
 from convcheck.validate.latency import LatencyConfig, measure
 from convcheck.zoo.base import ModelSpec
@@ -33,10 +34,18 @@ class RunSettings:
     samples: int = 4  # parity samples per cell, seeds 0..samples-1
     threads: int | None = None  # None: the runtime's default
     latency: LatencyConfig = field(default_factory=LatencyConfig)
+    #: Reference runtime per source format, where the user chose another than SOURCES' default.
+    references: dict[Format, str] = field(default_factory=dict)
+    #: Options hops read from their ConvertContext (tvm_tune_trials, cache_dir).
+    hop_settings: dict[str, Any] = field(default_factory=dict)
+
+    def reference_runtime(self, source: Format) -> str:
+        return self.references.get(source, SOURCES[source])
 
 
 @dataclass
 class Reference:
+    runtime: str
     feeds: list[dict[str, np.ndarray]]
     outputs: list[dict[str, np.ndarray]]
     seconds: float
@@ -57,14 +66,14 @@ class CellRunner:
     def __init__(self, settings: RunSettings) -> None:
         self.settings = settings
         self._references: dict[tuple[str, str], Reference | CellFailure] = {}
-        self._converted: dict[tuple[str, tuple[str, ...]], _Converted] = {}
+        self._converted: dict[tuple[Any, ...], _Converted] = {}
 
     # -- shared work ---------------------------------------------------------------------------
-    def reference(self, spec: ModelSpec, route: Route) -> Reference:
-        key = (spec.name, route.source.value)
+    def reference(self, spec: ModelSpec, source: Format) -> Reference:
+        key = (spec.name, source.value)
         if key not in self._references:
             try:
-                self._references[key] = self._compute_reference(spec, route)
+                self._references[key] = self._compute_reference(spec, source)
             except Exception as exc:  # noqa: BLE001 - the model itself failed: data, not a crash
                 self._references[key] = classify(exc, "reference")
         ref = self._references[key]
@@ -72,47 +81,65 @@ class CellRunner:
             raise ref
         return ref
 
-    def _compute_reference(self, spec: ModelSpec, route: Route) -> Reference:
+    def _compute_reference(self, spec: ModelSpec, source: Format) -> Reference:
         started = time.perf_counter()
-        runtime = runtimes.get(SOURCES[route.source])(Target(SOURCES[route.source]), self.settings.threads)
-        runtime.activate(self.source_artifact(spec, route))
-        feeds = [spec.feeds(seed) for seed in range(self.settings.samples)]
+        name = self.settings.reference_runtime(source)
+        runtime = runtimes.get(name)(Target(name), self.settings.threads)
+        runtime.activate(self.source_artifact(spec, source))
+        count = len(spec.given_feeds) if spec.given_feeds else self.settings.samples
+        feeds = [spec.feeds(seed) for seed in range(count)]
         outputs = [runtime.infer(f) for f in feeds]
         runtime.deactivate()
         vacuous: dict[str, str] = {}
-        for name in spec.outputs:
+        for out in spec.outputs:
+            if any(out not in o for o in outputs):
+                raise CellFailure(Status.RUNTIME_ERROR.value,
+                                  f"the reference ({name}) returned no output {out!r} (got {sorted(outputs[0])})",
+                                  "reference")
             # An output is vacuous if it is constant within a sample or identical across samples.
-            problems = [parity_mod.signal_problem(o[name]) for o in outputs]
+            problems = [parity_mod.signal_problem(o[out]) for o in outputs]
             if any(problems):
-                vacuous[name] = next(p for p in problems if p)
-            elif len(outputs) > 1 and all(np.array_equal(outputs[0][name], o[name]) for o in outputs[1:]):
-                vacuous[name] = "the reference output does not change with the input"
-        return Reference(feeds, outputs, time.perf_counter() - started, vacuous)
+                vacuous[out] = next(p for p in problems if p)
+            elif len(outputs) > 1 and all(np.array_equal(outputs[0][out], o[out]) for o in outputs[1:]):
+                vacuous[out] = "the reference output does not change with the input"
+        return Reference(name, feeds, outputs, time.perf_counter() - started, vacuous)
 
-    def source_artifact(self, spec: ModelSpec, route: Route) -> Artifact:
-        art = spec.source_artifact(route.source, self.settings.size)
+    def source_artifact(self, spec: ModelSpec, source: Format) -> Artifact:
+        art = spec.source_artifact(source, self.settings.size)
         art.metadata["input_names"] = [i.name for i in spec.inputs]
         art.metadata["output_names"] = list(spec.outputs)
         return art
 
-    def convert(self, spec: ModelSpec, route: Route, ref: Reference) -> _Converted:
-        """The artifact after every hop of `route`, reusing any prefix already converted."""
-        done = _Converted(self.source_artifact(spec, route), None, [], [])
-        for depth, conv_name in enumerate(route.converters, start=1):
-            key = (spec.name, route.converters[:depth])
+    def convert(self, spec: ModelSpec, route: Route, target: Target, hops: int | None = None) -> _Converted:
+        """The artifact after the first `hops` hops of `route` (all by default), reusing converted prefixes.
+
+        A prefix is shared between cells unless one of its hops depends on the target (a TensorRT
+        engine for fp16, TVM code for cuda): then only cells of the same device and precision share it.
+        """
+        ref = self.reference(spec, route.source)
+        done = _Converted(self.source_artifact(spec, route.source), None, [], [])
+        chain = route.converters[: len(route.converters) if hops is None else hops]
+        for depth, conv_name in enumerate(chain, start=1):
+            prefix = chain[:depth]
+            target_bound = any(converters.get(c).depends_on_target for c in prefix)  # type: ignore[attr-defined]
+            key = (spec.name, route.source.value, prefix, (target.device, target.precision) if target_bound else None)
             if key not in self._converted:
-                self._converted[key] = self._convert_hop(spec, conv_name, done, ref)
+                self._converted[key] = self._convert_hop(spec, conv_name, done, ref, target, target_bound)
             done = self._converted[key]
             if done.failure:
                 break
         return done
 
-    def _convert_hop(self, spec: ModelSpec, conv_name: str, upstream: _Converted, ref: Reference) -> _Converted:
+    def _convert_hop(self, spec: ModelSpec, conv_name: str, upstream: _Converted, ref: Reference, target: Target,
+                     target_bound: bool) -> _Converted:
         conv = converters.get(conv_name)()
-        hop_dir = self.settings.workdir / "artifacts" / spec.name / "-".join(
-            [c["hop"] for c in upstream.record] + [conv.hop]
-        )
-        ctx = ConvertContext(hop_dir, list(spec.inputs), list(spec.outputs), ref.feeds[0])
+        folder = "-".join([upstream.artifact.format.value if upstream.artifact else "src"]
+                          + [c["hop"] for c in upstream.record] + [conv.hop])
+        if target_bound:
+            folder += f"-{target.device}-{target.precision}"
+        ctx = ConvertContext(self.settings.workdir / "artifacts" / spec.name / folder, list(spec.inputs),
+                             list(spec.outputs), ref.feeds[0], target=target,
+                             settings=dict(self.settings.hop_settings))
         started = time.perf_counter()
         try:
             art = conv.convert(upstream.artifact, ctx)
@@ -127,6 +154,22 @@ class CellRunner:
             "path": str(art.path), "metadata": {k: v for k, v in art.metadata.items() if k != "convert_seconds"},
         }
         return _Converted(art, None, upstream.record + [rec], upstream.log + ctx.log)
+
+    def precheck(self, spec: ModelSpec, route: Route, target: Target) -> dict[str, Any] | None:
+        """For a route that cannot run here: convert as far as this machine can, then run the first
+        missing hop's static check (TensorRT's op support list on the ONNX graph, ...), if it has one."""
+        for depth, conv_name in enumerate(route.converters):
+            conv = converters.get(conv_name)
+            if all(module_present(r.module) for r in conv.requires):  # type: ignore[attr-defined]
+                continue
+            check = getattr(conv, "precheck", None)
+            if check is None:
+                return None
+            upstream = self.convert(spec, route, target, hops=depth)
+            if upstream.failure or upstream.artifact is None:
+                return None
+            return check(upstream.artifact)
+        return None
 
     # -- one cell ------------------------------------------------------------------------------
     def run(self, spec: ModelSpec, route: Route, target: Target) -> dict[str, Any]:
@@ -146,11 +189,12 @@ class CellRunner:
 
     def _run_stages(self, spec: ModelSpec, route: Route, target: Target, cell: dict[str, Any]) -> None:
         stages = cell["stages"]
-        ref = self.reference(spec, route)
+        ref = self.reference(spec, route.source)
+        cell["reference"] = ref.runtime
         stages.append({"stage": "reference", "ok": True, "seconds": ref.seconds})
         cell["timings_s"]["reference"] = ref.seconds
 
-        converted = self.convert(spec, route, ref)
+        converted = self.convert(spec, route, target)
         cell["artifacts"] = converted.record
         cell["log"] = converted.log[-50:]
         cell["timings_s"]["convert"] = sum(r["seconds"] or 0.0 for r in converted.record)
@@ -162,10 +206,9 @@ class CellRunner:
         assert artifact is not None
         cell["artifact_bytes"] = artifact.bytes
 
-        runtime = runtimes.get(route.runtime)(target, self.settings.threads)
         t0 = time.perf_counter()
         try:
-            runtime.activate(artifact)
+            runtime = self._activate(route.runtime, target, artifact)
         except Exception as exc:  # noqa: BLE001
             stages.append({"stage": "load", "ok": False, "seconds": time.perf_counter() - t0})
             raise classify(exc, "load") from exc
@@ -175,6 +218,13 @@ class CellRunner:
             self._run_and_compare(spec, runtime, ref, cell)
         finally:
             runtime.deactivate()
+        self._benchmark_variants(spec, route, target, artifact, ref, cell)
+        self._finish(ref, cell)
+
+    def _activate(self, runtime_name: str, target: Target, artifact: Artifact) -> Any:
+        runtime = runtimes.get(runtime_name)(target, self.settings.threads)
+        runtime.activate(artifact)
+        return runtime
 
     def _run_and_compare(self, spec: ModelSpec, runtime: Any, ref: Reference, cell: dict[str, Any]) -> None:
         stages = cell["stages"]
@@ -190,17 +240,7 @@ class CellRunner:
         cell["runtime_settings"] = runtime.describe()
 
         t0 = time.perf_counter()
-        tol = parity_mod.Tolerance.for_precision(cell["precision"])
-        per_sample = []
-        for got, want in zip(actual, ref.outputs):
-            missing = [n for n in spec.outputs if n not in got]
-            if missing:
-                stages.append({"stage": "compare", "ok": False, "seconds": time.perf_counter() - t0})
-                raise CellFailure(Status.MISMATCH.value,
-                                  f"output(s) {missing} missing; the runtime returned {sorted(got)}", "compare")
-            per_sample.append({n: parity_mod.compare_arrays(got[n], want[n], tol, spec.task == "classifier")
-                               for n in spec.outputs})
-        parity = parity_mod.summarize(per_sample, tol)
+        parity = compare_outputs(spec, actual, ref.outputs, cell["precision"])
         cell["parity"] = parity
         stages.append({"stage": "compare", "ok": parity["ok"], "seconds": time.perf_counter() - t0})
 
@@ -210,6 +250,32 @@ class CellRunner:
         cell["latency_ms"]["batch"] = spec.batch
         stages.append({"stage": "benchmark", "ok": True, "seconds": time.perf_counter() - t0})
 
+    def _benchmark_variants(self, spec: ModelSpec, route: Route, target: Target, artifact: Artifact,
+                            ref: Reference, cell: dict[str, Any]) -> None:
+        """Other builds of the same artifact (TVM untuned beside tuned): parity and latency of each."""
+        variants = artifact.metadata.get("variants") or {}
+        if not variants:
+            return
+        cell["variants"] = {}
+        for name, entry in variants.items():
+            alt = Artifact(artifact.format, artifact.path, {**artifact.metadata, "entry": entry})
+            record: dict[str, Any] = {"entry": entry}
+            try:
+                runtime = self._activate(route.runtime, target, alt)
+                try:
+                    got = [runtime.infer(f) for f in ref.feeds]
+                    record["parity"] = compare_outputs(spec, got, ref.outputs, cell["precision"])
+                    feeds = ref.feeds[0]
+                    record["latency_ms"] = measure(lambda: runtime.infer(feeds), self.settings.latency)
+                finally:
+                    runtime.deactivate()
+            except Exception as exc:  # noqa: BLE001 - a variant failing is recorded, the cell stands
+                record["error"] = first_line(exc)
+            cell["variants"][name] = record
+
+    @staticmethod
+    def _finish(ref: Reference, cell: dict[str, Any]) -> None:
+        parity = cell["parity"]
         if not parity["ok"]:
             bad = next(f"{n}: {o['problem']}" for n, o in parity["per_output"].items() if not o["ok"])
             raise CellFailure(Status.MISMATCH.value, bad, "compare")
@@ -218,6 +284,21 @@ class CellRunner:
             raise CellFailure(Status.VACUOUS.value, f"output {name}: {why}; the comparison proves nothing",
                               "compare")
         cell["status"] = Status.PASS.value
+
+
+def compare_outputs(spec: ModelSpec, actual: list[dict[str, np.ndarray]], expected: list[dict[str, np.ndarray]],
+                    precision: str) -> dict[str, Any]:
+    """The cell's `parity` object over every sample; a missing output is a mismatch."""
+    tol = parity_mod.Tolerance.for_precision(precision)
+    per_sample = []
+    for got, want in zip(actual, expected):
+        missing = [n for n in spec.outputs if n not in got]
+        if missing:
+            raise CellFailure(Status.MISMATCH.value,
+                              f"output(s) {missing} missing; the runtime returned {sorted(got)}", "compare")
+        per_sample.append({n: parity_mod.compare_arrays(got[n], want[n], tol, spec.task == "classifier")
+                           for n in spec.outputs})
+    return parity_mod.summarize(per_sample, tol)
 
 
 def new_cell(model: str, route: Route, target: Target, size: str) -> dict[str, Any]:

@@ -97,10 +97,19 @@ class Registry(Generic[T]):
 converters: Registry[type] = Registry("converter", "convcheck.converters", "convcheck routes")
 converters.register("onnx_from_torch", "convcheck.convert.onnx_from_torch:OnnxFromTorch")
 converters.register("onnx_from_torch_legacy", "convcheck.convert.onnx_from_torch:OnnxFromTorchLegacy")
+converters.register("openvino_from_torch", "convcheck.convert.openvino_from_torch:OpenvinoFromTorch")
+converters.register("exported_program_from_torch",
+                    "convcheck.convert.exported_program_from_torch:ExportedProgramFromTorch")
+converters.register("openvino_from_onnx", "convcheck.convert.openvino_from_onnx:OpenvinoFromOnnx")
 
 runtimes: Registry[type] = Registry("runtime", "convcheck.runtimes", "convcheck routes")
 runtimes.register("torch", "convcheck.validate.runtimes.torch_eager:TorchRuntime")
+runtimes.register("eager", "convcheck.validate.runtimes.torch_eager:TorchCudaRuntime")
 runtimes.register("ort", "convcheck.validate.runtimes.ort:OrtRuntime")
+runtimes.register("ort_reference", "convcheck.validate.runtimes.ort:OrtReferenceRuntime")
+runtimes.register("onnx_reference", "convcheck.validate.runtimes.ort:OnnxReferenceEvaluatorRuntime")
+runtimes.register("openvino", "convcheck.validate.runtimes.openvino:OpenvinoRuntime")
 
 models: Registry[object] = Registry("model", "convcheck.models", "convcheck models")
 models.register("mlp_tabular", "convcheck.zoo.mlp_tabular:SPEC")
+models.register("cnn_small", "convcheck.zoo.cnn_small:SPEC")

@@ -17,10 +17,14 @@ from convcheck.errors import ConvcheckError
 from convcheck.registry import converters, did_you_mean, runtimes
 from convcheck.types import Format, Requirement, Status
 
-#: Source formats a model can come in, and the runtime that computes its reference outputs.
-#: A route with no hop that ends in the reference runtime is the reference itself, not a route.
+#: Source formats a model can come in, and the runtime that computes its reference outputs by default.
 SOURCES: dict[Format, str] = {
     Format.TORCH: "torch",
+    Format.ONNX: "ort_reference",  # a user's ONNX file: ORT with graph optimisations off
+}
+#: Other reference runtimes a user may choose (`--reference`), per source format.
+REFERENCE_CHOICES: dict[Format, dict[str, str]] = {
+    Format.ONNX: {"ort": "ort_reference", "onnx-reference": "onnx_reference"},
 }
 
 
@@ -82,7 +86,7 @@ def enumerate_routes() -> tuple[Route, ...]:
     def walk(source: Format, fmt: Format, chain: tuple[str, ...], formats: tuple[Format, ...]) -> None:
         hops = tuple(conv_classes[c].hop for c in chain)  # type: ignore[attr-defined]
         for rt_name, rt in rt_classes.items():
-            if rt.format is not fmt or (not chain and rt_name == SOURCES[source]):  # type: ignore[attr-defined]
+            if rt.format is not fmt or rt.reference_only:  # type: ignore[attr-defined]
                 continue
             rid = route_id(source, hops, rt.name)  # type: ignore[attr-defined]
             if rid in found:
@@ -97,8 +101,13 @@ def enumerate_routes() -> tuple[Route, ...]:
     return tuple(found.values())
 
 
-def availability(route: Route, device: str = "cpu") -> Availability:
-    """Can this route run here, on this device? Checks packages without importing them."""
+def availability(route: Route, device: str | None = None) -> Availability:
+    """Can this route run here, on this device (None: on any device it supports)?
+
+    Checks packages without importing them."""
+    if device is None:
+        found = [availability(route, d) for d in route.devices]
+        return next((a for a in found if a.available), found[0])
     missing = [req for req in route.requires if not module_present(req.module)]
     if missing:
         names = ", ".join(dict.fromkeys(r.distribution for r in missing))
@@ -111,7 +120,7 @@ def availability(route: Route, device: str = "cpu") -> Availability:
     return Availability(Status.PASS)
 
 
-def select_routes(spec: str | None, device: str = "cpu") -> list[Route]:
+def select_routes(spec: str | None, device: str | None = None) -> list[Route]:
     """Routes named by `--routes`: None -> every route available here; "all" -> every route."""
     routes = enumerate_routes()
     if spec is None:

@@ -97,9 +97,11 @@ class Artifact:
     bytes: int | None = None
 
     def seal(self) -> "Artifact":
-        """Compute digest and size from what is on disk."""
+        """Compute digest and size from what is on disk (a file with its listed `members`, e.g. an
+        ONNX model and its external-data files, counts as one)."""
         if self.path is not None:
-            self.sha256, self.bytes = digest_path(self.path)
+            members = [self.path.parent / m for m in self.metadata.get("members", ())]
+            self.sha256, self.bytes = digest_paths([self.path, *members])
         return self
 
     @property
@@ -111,18 +113,18 @@ class Artifact:
         return self.path / entry if entry else self.path
 
 
-def digest_path(path: Path) -> tuple[str, int]:
-    """sha256 and total size of a file, or of a folder (relative names and contents, sorted)."""
+def digest_paths(paths: list[Path]) -> tuple[str, int]:
+    """sha256 and total size of files and folders (a folder: relative names and contents, sorted)."""
     h = hashlib.sha256()
     total = 0
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for f in files:
-        if f != path:
-            h.update(f.relative_to(path).as_posix().encode() + b"\0")
-        with f.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-                total += len(chunk)
+    for path in paths:
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        for f in files:
+            h.update((f.relative_to(path).as_posix() if f != path else f.name).encode() + b"\0")
+            with f.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+                    total += len(chunk)
     return h.hexdigest(), total
 
 

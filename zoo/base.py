@@ -11,12 +11,13 @@ import hashlib
 import inspect
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from convcheck.registry import load_dotted
-from convcheck.types import Artifact, Format
+from convcheck.types import Artifact, Format, digest_paths
 
 
 @dataclass(frozen=True)
@@ -59,20 +60,33 @@ class ModelSpec:
     task: str  # "classifier" outputs get top-k agreement; "regression", "embedding", "segmentation", ...
     inputs: tuple[InputSpec, ...]
     outputs: tuple[str, ...]
-    builders: dict[Format, str]  # source framework -> "module:function(size) -> model"
+    builders: dict[Format, str] = field(default_factory=dict)  # framework -> "module:function(size) -> model"
     sizes: tuple[str, ...] = ("full", "tiny")
     batch: int = 1  # the batch each parity sample and latency figure uses
+    #: A user's model file per format (`convcheck check model.onnx`), instead of a builder.
+    files: dict[Format, Path] = field(default_factory=dict)
+    #: Files that belong with the model file (ONNX external data), hashed with it.
+    file_members: tuple[str, ...] = ()
+    #: The user's own inputs (`--inputs data.npz`): used instead of seeded samples.
+    given_feeds: tuple[dict[str, np.ndarray], ...] = ()
 
     @property
     def sources(self) -> tuple[Format, ...]:
-        return tuple(self.builders)
+        return tuple(self.builders) + tuple(f for f in self.files if f not in self.builders)
 
     def feeds(self, seed: int, batch: int | None = None) -> dict[str, np.ndarray]:
-        """One seeded sample: a dict input name -> array."""
+        """One sample: the user's own data when given, else seeded draws from each input's range."""
+        if self.given_feeds:
+            return self.given_feeds[seed % len(self.given_feeds)]
         rng = np.random.default_rng(seed)
         return {spec.name: spec.sample(rng, batch or self.batch) for spec in self.inputs}
 
     def source_artifact(self, fmt: Format, size: str) -> Artifact:
+        if fmt in self.files:
+            path = self.files[fmt]
+            sha, size = _digest_file(path, self.file_members, path.stat().st_mtime_ns)
+            return Artifact(format=fmt, path=path, sha256=sha, bytes=size,
+                            metadata={"model": self.name, "user_file": True, "members": list(self.file_members)})
         if fmt not in self.builders:
             raise ValueError(f"model {self.name!r} has no {fmt.value} source")
         if size not in self.sizes:
@@ -91,6 +105,12 @@ class ModelSpec:
         h = hashlib.sha256(source.encode())
         h.update(repr((self.name, size, self.inputs, self.outputs, self.batch)).encode())
         return h.hexdigest()
+
+
+@lru_cache(maxsize=32)
+def _digest_file(path: Path, members: tuple[str, ...], mtime_ns: int) -> tuple[str, int]:
+    """A user's model file and its members, hashed once per modification (a large model is GBs)."""
+    return digest_paths([path, *(path.parent / m for m in members)])
 
 
 @lru_cache(maxsize=8)

@@ -1,4 +1,4 @@
-"""ONNX Runtime on CPU."""
+"""ONNX Runtime: CPU and CUDA execution providers, and the reference for a user's ONNX file."""
 
 from __future__ import annotations
 
@@ -6,25 +6,33 @@ from typing import Any
 
 import numpy as np
 
-from convcheck.types import Artifact, Format, Requirement
+from convcheck.errors import CellFailure
+from convcheck.types import Artifact, Format, Requirement, Status
 from convcheck.validate.runtimes.base import Runtime
 
 ORT = Requirement("onnxruntime", "onnxruntime", "onnx")
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 
 class OrtRuntime(Runtime):
     name = "ort"
     format = Format.ONNX
-    devices = ("cpu",)
+    devices = ("cpu", "cuda")
     precisions = ("fp32",)
     requires = (ORT,)
     summary = "ONNX Runtime, all graph optimisations on (as deployed)"
-    #: ORT_ENABLE_ALL for the route; the user-ONNX reference uses ORT_DISABLE_ALL.
     optimization = "all"
 
     def activate_impl(self, artifact: Artifact) -> None:
         import onnxruntime as ort
 
+        provider = PROVIDERS[self.target.device]
+        if provider not in ort.get_available_providers():
+            # The CPU wheel has no CUDA provider: a missing package, not a missing device.
+            raise CellFailure(Status.MISSING_DEP.value,
+                              f"onnxruntime {ort.__version__} has no {provider} "
+                              f"(available: {', '.join(ort.get_available_providers())}); "
+                              "pip install onnxruntime-gpu in place of onnxruntime", "load")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = {
             "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
@@ -34,9 +42,8 @@ class OrtRuntime(Runtime):
             opts.intra_op_num_threads = self.threads
             opts.inter_op_num_threads = 1
         opts.log_severity_level = 3  # errors only: warnings would interleave with the progress output
-        self.session = ort.InferenceSession(
-            str(artifact.main_file), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        self.providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
+        self.session = ort.InferenceSession(str(artifact.main_file), sess_options=opts, providers=self.providers)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
 
@@ -50,9 +57,43 @@ class OrtRuntime(Runtime):
     def describe(self) -> dict[str, Any]:
         import onnxruntime as ort
 
-        return {
-            "threads": self.threads,
-            "providers": ["CPUExecutionProvider"],
-            "graph_optimization": self.optimization,
-            "onnxruntime": ort.__version__,
-        }
+        return {"threads": self.threads, "providers": self.session.get_providers(),
+                "graph_optimization": self.optimization, "onnxruntime": ort.__version__}
+
+
+class OrtReferenceRuntime(OrtRuntime):
+    """The reference for a user's ONNX file: ORT on CPU with every graph optimisation off, so that
+    `onnx/ort` (optimisations on, as deployed) is a real comparison."""
+
+    name = "ort_reference"
+    devices = ("cpu",)
+    summary = "ONNX Runtime CPU, graph optimisations off (reference)"
+    optimization = "none"
+    reference_only = True
+
+
+class OnnxReferenceEvaluatorRuntime(Runtime):
+    """`onnx.reference.ReferenceEvaluator`: the ONNX spec's own Python implementation (slow, exact to
+    the spec), chosen with `--reference onnx-reference`."""
+
+    name = "onnx_reference"
+    format = Format.ONNX
+    devices = ("cpu",)
+    precisions = ("fp32", "fp64")
+    requires = (Requirement("onnx", "onnx", "onnx"),)
+    summary = "onnx.reference evaluator (reference)"
+    reference_only = True
+
+    def activate_impl(self, artifact: Artifact) -> None:
+        import onnx
+        from onnx.reference import ReferenceEvaluator
+
+        model = onnx.load(str(artifact.main_file))  # loads external data from beside the file
+        self.evaluator = ReferenceEvaluator(model)
+        initializers = {i.name for i in model.graph.initializer}
+        self.input_names = [i.name for i in model.graph.input if i.name not in initializers]
+        self.output_names = [o.name for o in model.graph.output]
+
+    def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+        values = self.evaluator.run(None, {n: feeds[n] for n in self.input_names})
+        return dict(zip(self.output_names, values))

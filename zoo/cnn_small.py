@@ -1,0 +1,54 @@
+"""cnn_small: a small image classifier (3 conv blocks, BatchNorm, ReLU, global pooling, 10 logits).
+
+The smallest model with the ops every vision network has (Conv, BatchNorm folded by exporters,
+strided downsampling, global average pooling, Gemm), so that every route gets a convolutional
+case that converts in seconds.
+
+Signal: seeded Kaiming-uniform weights, BatchNorm statistics recalibrated on four seeded batches
+drawn like the inputs, logits (no softmax). tests/unit/test_zoo_signal.py checks the logits vary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from convcheck.types import Format
+from convcheck.zoo.base import InputSpec, ModelSpec
+
+SEED = 11
+CHANNELS = {"full": (16, 32, 64), "tiny": (8, 16, 32)}
+N_CLASSES = 10
+
+SPEC = ModelSpec(
+    name="cnn_small",
+    description="small CNN: 3x64x64 image -> 10 class logits (Conv, BatchNorm, ReLU, global pool)",
+    task="classifier",
+    inputs=(InputSpec("image", (1, 3, 64, 64), "float32", "normal", 0.0, 1.0, {0: "batch"}),),
+    outputs=("logits",),
+    builders={Format.TORCH: "convcheck.zoo.cnn_small:build_torch"},
+    batch=1,
+)
+
+
+def build_torch(size: str) -> Any:
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from convcheck.zoo.torch_init import recalibrate_batchnorm
+
+    torch.manual_seed(SEED)
+    layers: list[nn.Module] = []
+    width = 3
+    for i, channels in enumerate(CHANNELS[size]):
+        layers += [nn.Conv2d(width, channels, 3, stride=1 if i == 0 else 2, padding=1, bias=False),
+                   nn.BatchNorm2d(channels), nn.ReLU()]
+        width = channels
+    model = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, N_CLASSES))
+
+    def batch(i: int) -> tuple:
+        x = np.random.default_rng(SEED + 100 + i).normal(size=(16, 3, 64, 64)).astype("float32")
+        return (torch.from_numpy(x),)
+
+    recalibrate_batchnorm(model, batch)
+    return model

@@ -1,0 +1,146 @@
+"""The user's own model: a ModelSpec read from a model file instead of the zoo.
+
+Inputs come from the file's own declarations (names, dtypes, static dims); what the file leaves
+open (symbolic or unknown dims, value ranges) comes from `--input NAME:SHAPE:DTYPE[:LOW..HIGH]`,
+with symbolic batch-like dims defaulting to 1. `--inputs data.npz` supplies real data instead.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from convcheck.errors import ConvcheckError
+from convcheck.types import Format
+from convcheck.zoo.base import InputSpec, ModelSpec
+
+#: ONNX TensorProto element type -> numpy dtype name.
+ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool",
+               10: "float16", 11: "float64", 12: "uint32", 13: "uint64"}
+INPUT_SYNTAX = "NAME:SHAPE:DTYPE[:LOW..HIGH], e.g. x:1x3x224x224:float32 or ids:1x128:int64:0..30522"
+
+
+def parse_input_option(text: str) -> InputSpec:
+    """`x:1x3x224x224:float32[:low..high]` -> InputSpec (dims written `?` are not allowed: give a size)."""
+    # Parsed from the right: names exported from TensorFlow contain colons themselves ("x:0").
+    parts = text.split(":")
+    value_range = parts.pop() if len(parts) > 3 and ".." in parts[-1] else None
+    if len(parts) < 3 or not parts[0]:
+        raise ConvcheckError(f"--input {text!r}: expected {INPUT_SYNTAX}")
+    dtype, shape_text, name = parts.pop(), parts.pop(), ":".join(parts)
+    try:
+        shape = tuple(int(d) for d in shape_text.lower().split("x")) if shape_text else ()
+    except ValueError:
+        raise ConvcheckError(f"--input {text!r}: shape {shape_text!r} must be sizes joined by x, e.g. 1x3x224x224") from None
+    if any(d < 1 for d in shape):
+        raise ConvcheckError(f"--input {text!r}: every dimension must be at least 1")
+    try:
+        np.dtype(dtype)
+    except TypeError:
+        raise ConvcheckError(f"--input {text!r}: unknown dtype {dtype!r} (float32, int64, bool, ...)") from None
+    low, high, dist = _default_range(dtype)
+    if value_range is not None:
+        m = re.fullmatch(r"(-?[\d.e+-]+?)\.\.(-?[\d.e+-]+)", value_range)
+        if not m:
+            raise ConvcheckError(f"--input {text!r}: value range must look like 0..30522")
+        low, high = float(m.group(1)), float(m.group(2))
+        dist = "int" if np.issubdtype(np.dtype(dtype), np.integer) or dtype == "bool" else "uniform"
+    return InputSpec(name, shape, dtype, dist, low, high)
+
+
+def _default_range(dtype: str) -> tuple[float, float, str]:
+    """Without a stated range: floats N(0, 1); integers in [0, 10) — small enough to be valid
+    indices for most embeddings, but say `:0..VOCAB` for token ids; booleans 0/1."""
+    kind = np.dtype(dtype).kind
+    if kind == "f":
+        return 0.0, 1.0, "normal"
+    if kind == "b":
+        return 0.0, 2.0, "int"
+    return 0.0, 10.0, "int"
+
+
+def spec_from_onnx(path: Path, overrides: list[str] = (), npz: Path | None = None) -> ModelSpec:
+    import onnx
+
+    if not path.is_file():
+        raise ConvcheckError(f"{path}: no such file (give the path of a .onnx model)")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file, not our bug
+        raise ConvcheckError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {str(exc)[:120]})") from None
+    given = {spec.name: spec for spec in (parse_input_option(o) for o in overrides)}
+    initializers = {i.name for i in model.graph.initializer}
+    inputs: list[InputSpec] = []
+    for vi in model.graph.input:
+        if vi.name in initializers:
+            continue
+        inputs.append(given.pop(vi.name, None) or _input_from_onnx(path, vi))
+    if given:
+        names = ", ".join(i.name for i in inputs)
+        raise ConvcheckError(f"--input names {', '.join(given)} not in {path.name} (its inputs: {names})")
+    outputs = tuple(o.name for o in model.graph.output)
+    members = sorted({e.value for t in _external_tensors(model) for e in t.external_data if e.key == "location"})
+    files = {Format.ONNX: path.resolve()}
+    feeds = _load_npz(npz, inputs) if npz else ()
+    spec = ModelSpec(
+        name=path.stem,
+        description=f"user model {path.name}",
+        task="unknown",
+        inputs=tuple(inputs),
+        outputs=outputs,
+        files=files,
+        sizes=("full",),
+        batch=max((i.shape[0] for i in inputs if i.shape), default=1),
+        given_feeds=feeds,
+        file_members=tuple(members),
+    )
+    return spec
+
+
+def _external_tensors(model: object) -> list:
+    from onnx.external_data_helper import _get_all_tensors, uses_external_data
+
+    return [t for t in _get_all_tensors(model) if uses_external_data(t)]
+
+
+def _input_from_onnx(path: Path, vi: object) -> InputSpec:
+    ttype = vi.type.tensor_type  # type: ignore[attr-defined]
+    dtype = ONNX_DTYPES.get(ttype.elem_type)
+    if dtype is None:
+        raise ConvcheckError(f"{path.name}: input {vi.name!r} has element type {ttype.elem_type}, which convcheck "  # type: ignore[attr-defined]
+                             "cannot generate data for; pass --inputs data.npz")
+    shape: list[int] = []
+    dynamic: dict[int, str] = {}
+    for axis, dim in enumerate(ttype.shape.dim):
+        if dim.HasField("dim_value") and dim.dim_value > 0:
+            shape.append(dim.dim_value)
+        elif axis == 0:
+            shape.append(1)  # a symbolic first axis is the batch almost always
+            dynamic[axis] = dim.dim_param or "batch"
+        else:
+            raise ConvcheckError(
+                f"{path.name}: input {vi.name!r} has an open dimension {axis} ({dim.dim_param or '?'}); "  # type: ignore[attr-defined]
+                f"give its size with --input {vi.name}:{'x'.join(str(d) for d in shape)}x<N>...:{dtype}"  # type: ignore[attr-defined]
+            )
+    low, high, dist = _default_range(dtype)
+    return InputSpec(vi.name, tuple(shape), dtype, dist, low, high, dynamic)  # type: ignore[attr-defined]
+
+
+def _load_npz(npz: Path, inputs: list[InputSpec]) -> tuple[dict[str, np.ndarray], ...]:
+    if not npz.is_file():
+        raise ConvcheckError(f"--inputs {npz}: no such file")
+    try:
+        data = dict(np.load(npz, allow_pickle=False))
+    except Exception as exc:  # noqa: BLE001
+        raise ConvcheckError(f"--inputs {npz}: not a readable .npz ({type(exc).__name__})") from None
+    expected = {i.name for i in inputs}
+    if set(data) != expected:
+        raise ConvcheckError(f"--inputs {npz}: arrays {sorted(data)} do not match the model's inputs {sorted(expected)}")
+    for spec in inputs:
+        arr = data[spec.name]
+        if str(arr.dtype) != spec.dtype or arr.ndim != len(spec.shape):
+            raise ConvcheckError(f"--inputs {npz}: {spec.name} is {arr.dtype} with {arr.ndim} dims; "
+                                 f"the model wants {spec.dtype} with {len(spec.shape)}")
+    return (data,)
