@@ -284,7 +284,9 @@ def main() -> None:
     try:
         app()
     except ConvcheckError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        from rich.markup import escape
+
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted")
