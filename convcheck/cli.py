@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from convcheck import __version__
 from convcheck.errors import ConvcheckError
@@ -83,8 +84,8 @@ def routes(
     for r in rows:
         style = "green" if r["status"] == "available" else "yellow"
         status = r["status"] + (f": {r['reason']} — {r['hint']}" if r["hint"] else f": {r['reason']}" if r["reason"] else "")
-        table.add_row(r["route"], " → ".join(r["converters"]) or "—", r["runtime"], ",".join(r["devices"]),
-                      f"[{style}]{status}[/{style}]")
+        table.add_row(Text(r["route"]), Text(" → ".join(r["converters"]) or "—"), Text(r["runtime"]),
+                      Text(",".join(r["devices"])), Text(status, style=style))
     console.print(table)
 
 
@@ -111,8 +112,9 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print machine-rea
     for col in ("model", "sources", "task", "inputs", "outputs", "description"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["model"], ",".join(r["sources"]), r["task"], " ".join(r["inputs"]), ",".join(r["outputs"]),
-                      r["description"])
+        # Text, not markup: names and descriptions may contain brackets ("[batch]", "x[0]").
+        table.add_row(*(Text(v) for v in (r["model"], ",".join(r["sources"]), r["task"], " ".join(r["inputs"]),
+                                          ",".join(r["outputs"]), r["description"])))
     console.print(table)
 
 

@@ -101,6 +101,7 @@ converters.register("openvino_from_torch", "convcheck.convert.openvino_from_torc
 converters.register("exported_program_from_torch",
                     "convcheck.convert.exported_program_from_torch:ExportedProgramFromTorch")
 converters.register("openvino_from_onnx", "convcheck.convert.openvino_from_onnx:OpenvinoFromOnnx")
+converters.register("engine_from_onnx", "convcheck.convert.tensorrt_from_onnx:EngineFromOnnx")
 
 runtimes: Registry[type] = Registry("runtime", "convcheck.runtimes", "convcheck routes")
 runtimes.register("torch", "convcheck.validate.runtimes.torch_eager:TorchRuntime")
@@ -109,6 +110,7 @@ runtimes.register("ort", "convcheck.validate.runtimes.ort:OrtRuntime")
 runtimes.register("ort_reference", "convcheck.validate.runtimes.ort:OrtReferenceRuntime")
 runtimes.register("onnx_reference", "convcheck.validate.runtimes.ort:OnnxReferenceEvaluatorRuntime")
 runtimes.register("openvino", "convcheck.validate.runtimes.openvino:OpenvinoRuntime")
+runtimes.register("tensorrt", "convcheck.validate.runtimes.tensorrt:TensorrtRuntime")
 
 models: Registry[object] = Registry("model", "convcheck.models", "convcheck models")
 models.register("mlp_tabular", "convcheck.zoo.mlp_tabular:SPEC")

@@ -109,14 +109,19 @@ def availability(route: Route, device: str | None = None) -> Availability:
         found = [availability(route, d) for d in route.devices]
         return next((a for a in found if a.available), found[0])
     missing = [req for req in route.requires if not module_present(req.module)]
+    if device not in route.devices:
+        no_device = f"runtime {route.runtime} does not run on {device}"
+    elif device not in present_devices():
+        no_device = f"no {device} device on this machine"
+    else:
+        no_device = ""
     if missing:
         names = ", ".join(dict.fromkeys(r.distribution for r in missing))
         extras = ",".join(dict.fromkeys(r.extra for r in missing))
-        return Availability(Status.MISSING_DEP, f"{names} not installed", f"pip install 'convcheck[{extras}]'")
-    if device not in route.devices:
-        return Availability(Status.NO_DEVICE, f"runtime {route.runtime} does not run on {device}")
-    if device not in present_devices():
-        return Availability(Status.NO_DEVICE, f"no {device} device on this machine")
+        reason = f"{names} not installed" + (f", and {no_device}" if no_device else "")
+        return Availability(Status.MISSING_DEP, reason, f"pip install 'convcheck[{extras}]'")
+    if no_device:
+        return Availability(Status.NO_DEVICE, no_device)
     return Availability(Status.PASS)
 
 

@@ -107,6 +107,7 @@ def _verdict(report: dict[str, Any], support: dict[str, Any]) -> str:
     sentence = (f"All {n} op types are in {version}'s ONNX support list and opset {report['opset']} "
                 f"is within {span}")
     if report["restricted"]:
-        sentence += (f"; {len(report['restricted'])} carry restrictions this static check cannot verify "
+        count = len(report["restricted"])
+        sentence += (f"; {count} {'carries' if count == 1 else 'carry'} restrictions this static check cannot verify "
                      f"({', '.join(report['restricted'])})")
     return sentence + "."
