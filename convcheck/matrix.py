@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from convcheck.errors import ConvcheckError
+from convcheck.failures import first_line
 from convcheck.pipeline import CellRunner, RunSettings, skipped_cell
 from convcheck.registry import did_you_mean, models
 from convcheck.results import new_run, now_iso, summarize, write_json_atomic
@@ -105,16 +106,11 @@ def run_matrix(
 
 
 def _attach_precheck(runner: CellRunner, planned: PlannedCell, cell: dict[str, Any]) -> None:
-    """What this machine can still tell about a route it cannot run (e.g. ops TensorRT lacks)."""
+    """What this machine can still tell about a route it cannot run (ops TensorRT lacks, Core ML I/O)."""
     try:
-        found = runner.precheck(planned.spec, planned.route, planned.target)
+        runner.precheck(planned.spec, planned.route, planned.target, cell)
     except Exception as exc:  # noqa: BLE001 - a static check must never take the cell down
-        cell["precheck"] = {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
-        return
-    if found:
-        cell["precheck"] = found
-        if found.get("verdict"):
-            cell["error"]["message"] += f". Static check: {found['verdict']}"
+        cell["precheck"] = {"error": first_line(exc)}
 
 
 def exit_code(results: dict[str, Any]) -> int:

@@ -87,7 +87,7 @@ class CellRunner:
         runtime = runtimes.get(name)(Target(name), self.settings.threads)
         runtime.activate(self.source_artifact(spec, source))
         count = len(spec.given_feeds) if spec.given_feeds else self.settings.samples
-        feeds = [spec.feeds(seed) for seed in range(count)]
+        feeds = [spec.feeds(seed, fmt=source) for seed in range(count)]
         outputs = [runtime.infer(f) for f in feeds]
         runtime.deactivate()
         vacuous: dict[str, str] = {}
@@ -106,7 +106,7 @@ class CellRunner:
 
     def source_artifact(self, spec: ModelSpec, source: Format) -> Artifact:
         art = spec.source_artifact(source, self.settings.size)
-        art.metadata["input_names"] = [i.name for i in spec.inputs]
+        art.metadata["input_names"] = [i.name for i in spec.inputs_for(source)]
         art.metadata["output_names"] = list(spec.outputs)
         return art
 
@@ -124,20 +124,22 @@ class CellRunner:
             target_bound = any(converters.get(c).depends_on_target for c in prefix)  # type: ignore[attr-defined]
             key = (spec.name, route.source.value, prefix, (target.device, target.precision) if target_bound else None)
             if key not in self._converted:
-                self._converted[key] = self._convert_hop(spec, conv_name, done, ref, target, target_bound)
+                self._converted[key] = self._convert_hop(spec, route.source, conv_name, done, ref, target,
+                                                         target_bound)
             done = self._converted[key]
             if done.failure:
                 break
         return done
 
-    def _convert_hop(self, spec: ModelSpec, conv_name: str, upstream: _Converted, ref: Reference, target: Target,
-                     target_bound: bool) -> _Converted:
+    def _convert_hop(self, spec: ModelSpec, source: Format, conv_name: str, upstream: _Converted, ref: Reference,
+                     target: Target, target_bound: bool) -> _Converted:
         conv = converters.get(conv_name)()
         folder = "-".join([upstream.artifact.format.value if upstream.artifact else "src"]
                           + [c["hop"] for c in upstream.record] + [conv.hop])
         if target_bound:
             folder += f"-{target.device}-{target.precision}"
-        ctx = ConvertContext(self.settings.workdir / "artifacts" / spec.name / folder, list(spec.inputs),
+        ctx = ConvertContext(self.settings.workdir / "artifacts" / spec.name / folder,
+                             list(spec.inputs_for(source)),
                              list(spec.outputs), ref.feeds[0], target=target,
                              settings=dict(self.settings.hop_settings))
         started = time.perf_counter()
@@ -155,21 +157,60 @@ class CellRunner:
         }
         return _Converted(art, None, upstream.record + [rec], upstream.log + ctx.log)
 
-    def precheck(self, spec: ModelSpec, route: Route, target: Target) -> dict[str, Any] | None:
-        """For a route that cannot run here: convert as far as this machine can, then run the first
-        missing hop's static check (TensorRT's op support list on the ONNX graph, ...), if it has one."""
+    def precheck(self, spec: ModelSpec, route: Route, target: Target, cell: dict[str, Any]) -> None:
+        """A cell that cannot run here still learns what this machine can tell.
+
+        - A hop's package is missing (TensorRT): convert up to that hop and run its static `precheck`
+          (TensorRT's op support list against the ONNX graph), if it has one.
+        - Every hop converts here but the runtime cannot execute (Core ML off macOS, CUDA without a GPU):
+          convert for real — a converter error is this cell's real status — then run the runtime's
+          `static_check` on the artifact (I/O names, shapes, op list...), if it has one.
+        The findings go to `cell["precheck"]`; the status stays missing_dep / no_device otherwise.
+        """
+        ref = self.reference(spec, route.source)
         for depth, conv_name in enumerate(route.converters):
             conv = converters.get(conv_name)
             if all(module_present(r.module) for r in conv.requires):  # type: ignore[attr-defined]
                 continue
             check = getattr(conv, "precheck", None)
             if check is None:
-                return None
+                return
             upstream = self.convert(spec, route, target, hops=depth)
-            if upstream.failure or upstream.artifact is None:
-                return None
-            return check(upstream.artifact)
-        return None
+            if upstream.failure is None and upstream.artifact is not None:
+                self._record_precheck(cell, check(upstream.artifact))
+            return
+        runtime_cls = runtimes.get(route.runtime)
+        if not route.converters or not all(module_present(r.module) for r in runtime_cls.requires):  # type: ignore[attr-defined]
+            return
+        converted = self.convert(spec, route, target)
+        self._record_conversion(cell, converted)
+        if converted.failure:
+            failure = converted.failure
+            cell["status"] = failure.status
+            cell["error"] = {"kind": failure.status, "message": failure.message, "stage": failure.stage,
+                             "op": failure.op}
+            return
+        check = getattr(runtime_cls, "static_check", None)
+        if check is not None:
+            self._record_precheck(cell, check(converted.artifact, spec, ref))
+
+    @staticmethod
+    def _record_precheck(cell: dict[str, Any], found: dict[str, Any] | None) -> None:
+        if not found:
+            return
+        cell["precheck"] = found
+        if found.get("verdict"):
+            cell["error"]["message"] += f". Static check: {found['verdict']}"
+
+    @staticmethod
+    def _record_conversion(cell: dict[str, Any], converted: _Converted) -> None:
+        cell["artifacts"] = converted.record
+        cell["log"] = converted.log[-50:]
+        cell["timings_s"]["convert"] = sum(r["seconds"] or 0.0 for r in converted.record)
+        for rec in converted.record:
+            cell["stages"].append({"stage": f"convert:{rec['hop']}", "ok": rec["ok"], "seconds": rec["seconds"]})
+        if converted.artifact is not None:
+            cell["artifact_bytes"] = converted.artifact.bytes
 
     # -- one cell ------------------------------------------------------------------------------
     def run(self, spec: ModelSpec, route: Route, target: Target) -> dict[str, Any]:
@@ -195,16 +236,11 @@ class CellRunner:
         cell["timings_s"]["reference"] = ref.seconds
 
         converted = self.convert(spec, route, target)
-        cell["artifacts"] = converted.record
-        cell["log"] = converted.log[-50:]
-        cell["timings_s"]["convert"] = sum(r["seconds"] or 0.0 for r in converted.record)
-        for rec in converted.record:
-            stages.append({"stage": f"convert:{rec['hop']}", "ok": rec["ok"], "seconds": rec["seconds"]})
+        self._record_conversion(cell, converted)
         if converted.failure:
             raise converted.failure
         artifact = converted.artifact
         assert artifact is not None
-        cell["artifact_bytes"] = artifact.bytes
 
         t0 = time.perf_counter()
         try:

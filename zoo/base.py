@@ -69,17 +69,22 @@ class ModelSpec:
     file_members: tuple[str, ...] = ()
     #: The user's own inputs (`--inputs data.npz`): used instead of seeded samples.
     given_feeds: tuple[dict[str, np.ndarray], ...] = ()
+    #: Inputs of a twin that differ from `inputs` (a Keras CNN takes NHWC where its torch twin takes NCHW).
+    source_inputs: dict[Format, tuple[InputSpec, ...]] = field(default_factory=dict)
 
     @property
     def sources(self) -> tuple[Format, ...]:
         return tuple(self.builders) + tuple(f for f in self.files if f not in self.builders)
 
-    def feeds(self, seed: int, batch: int | None = None) -> dict[str, np.ndarray]:
+    def inputs_for(self, fmt: Format | None) -> tuple[InputSpec, ...]:
+        return self.source_inputs.get(fmt, self.inputs) if fmt is not None else self.inputs
+
+    def feeds(self, seed: int, batch: int | None = None, fmt: Format | None = None) -> dict[str, np.ndarray]:
         """One sample: the user's own data when given, else seeded draws from each input's range."""
         if self.given_feeds:
             return self.given_feeds[seed % len(self.given_feeds)]
         rng = np.random.default_rng(seed)
-        return {spec.name: spec.sample(rng, batch or self.batch) for spec in self.inputs}
+        return {spec.name: spec.sample(rng, batch or self.batch) for spec in self.inputs_for(fmt)}
 
     def source_artifact(self, fmt: Format, size: str) -> Artifact:
         if fmt in self.files:
@@ -103,7 +108,7 @@ class ModelSpec:
         builder = load_dotted(self.builders[fmt])
         source = inspect.getsource(inspect.getmodule(builder))  # type: ignore[arg-type]
         h = hashlib.sha256(source.encode())
-        h.update(repr((self.name, size, self.inputs, self.outputs, self.batch)).encode())
+        h.update(repr((self.name, size, self.inputs_for(fmt), self.outputs, self.batch)).encode())
         return h.hexdigest()
 
 
