@@ -105,6 +105,7 @@ converters.register("engine_from_onnx", "convcheck.convert.tensorrt_from_onnx:En
 
 runtimes: Registry[type] = Registry("runtime", "convcheck.runtimes", "convcheck routes")
 runtimes.register("torch", "convcheck.validate.runtimes.torch_eager:TorchRuntime")
+runtimes.register("keras", "convcheck.validate.runtimes.keras_eager:KerasRuntime")
 runtimes.register("eager", "convcheck.validate.runtimes.torch_eager:TorchCudaRuntime")
 runtimes.register("ort", "convcheck.validate.runtimes.ort:OrtRuntime")
 runtimes.register("ort_reference", "convcheck.validate.runtimes.ort:OrtReferenceRuntime")

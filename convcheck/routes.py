@@ -20,6 +20,7 @@ from convcheck.types import Format, Requirement, Status
 #: Source formats a model can come in, and the runtime that computes its reference outputs by default.
 SOURCES: dict[Format, str] = {
     Format.TORCH: "torch",
+    Format.KERAS: "keras",
     Format.ONNX: "ort_reference",  # a user's ONNX file: ORT with graph optimisations off
 }
 #: Other reference runtimes a user may choose (`--reference`), per source format.

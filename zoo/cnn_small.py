@@ -4,8 +4,11 @@ The smallest model with the ops every vision network has (Conv, BatchNorm folded
 strided downsampling, global average pooling, Gemm), so that every route gets a convolutional
 case that converts in seconds.
 
-Signal: seeded Kaiming-uniform weights, BatchNorm statistics recalibrated on four seeded batches
-drawn like the inputs, logits (no softmax). tests/unit/test_zoo_signal.py checks the logits vary.
+The Keras twin is the same network in Keras' own layout: its input is NHWC (1x64x64x3), as Keras
+models are shipped, so its routes meet the layout transposes a real Keras model brings.
+
+Signal: seeded weights, BatchNorm statistics recalibrated on seeded batches drawn like the inputs,
+logits (no softmax). tests/unit/test_zoo_signal.py checks the logits vary in both frameworks.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ SPEC = ModelSpec(
     task="classifier",
     inputs=(InputSpec("image", (1, 3, 64, 64), "float32", "normal", 0.0, 1.0, {0: "batch"}),),
     outputs=("logits",),
-    builders={Format.TORCH: "convcheck.zoo.cnn_small:build_torch"},
+    builders={Format.TORCH: "convcheck.zoo.cnn_small:build_torch",
+              Format.KERAS: "convcheck.zoo.cnn_small:build_keras"},
+    source_inputs={Format.KERAS: (InputSpec("image", (1, 64, 64, 3), "float32", "normal", 0.0, 1.0, {0: "batch"}),)},
     batch=1,
 )
 
@@ -51,4 +56,24 @@ def build_torch(size: str) -> Any:
         return (torch.from_numpy(x),)
 
     recalibrate_batchnorm(model, batch)
+    return model
+
+
+def build_keras(size: str) -> Any:
+    import numpy as np
+
+    from convcheck.zoo.keras_init import quiet_tensorflow, recalibrate_batchnorm
+
+    quiet_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    x = inputs = keras.Input((64, 64, 3), name="image")
+    for i, channels in enumerate(CHANNELS[size]):
+        x = keras.layers.Conv2D(channels, 3, strides=1 if i == 0 else 2, padding="same", use_bias=False)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(N_CLASSES, name="logits")(x), name="cnn_small")
+    recalibrate_batchnorm(model, np.random.default_rng(SEED + 200).normal(size=(64, 64, 64, 3)).astype("float32"))
     return model

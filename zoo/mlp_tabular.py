@@ -5,9 +5,13 @@ layers with BatchNorm and ReLU, four output logits (legitimate, card testing, ac
 friendly fraud) rather than one fraud score, so that a parity check has more than one unit of
 evidence per row.
 
-Signal: weights are seeded Kaiming-uniform (torch's default), BatchNorm statistics are recalibrated on
-four seeded batches drawn like the inputs, and the model returns logits, not softmax probabilities
-(softmax saturates). tests/unit/test_zoo_signal.py asserts the logits vary across rows and inputs.
+The Keras twin has the same architecture and its own seeded weights (Glorot-uniform, Keras' default):
+the twins are compared each with its own framework, never with each other.
+
+Signal: weights are seeded, BatchNorm statistics are recalibrated on seeded batches drawn like the
+inputs (torch: four batches, cumulative average; Keras: one batch of 1024 with momentum 0), and the
+model returns logits, not softmax probabilities (softmax saturates). tests/unit/test_zoo_signal.py
+asserts the logits vary across rows and inputs in both frameworks.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ SPEC = ModelSpec(
         InputSpec("features", (32, N_FEATURES), "float32", "normal", 0.0, 1.0, {0: "batch"}),
     ),
     outputs=("logits",),
-    builders={Format.TORCH: "convcheck.zoo.mlp_tabular:build_torch"},
+    builders={Format.TORCH: "convcheck.zoo.mlp_tabular:build_torch",
+              Format.KERAS: "convcheck.zoo.mlp_tabular:build_keras"},
     batch=32,
 )
 
@@ -56,4 +61,24 @@ def build_torch(size: str) -> Any:
         return (torch.from_numpy(x),)
 
     recalibrate_batchnorm(model, batch)
+    return model
+
+
+def build_keras(size: str) -> Any:
+    import numpy as np
+
+    from convcheck.zoo.keras_init import quiet_tensorflow, recalibrate_batchnorm
+
+    quiet_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    x = inputs = keras.Input((N_FEATURES,), name="features")
+    for hidden in HIDDEN[size]:
+        x = keras.layers.Dense(hidden)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU()(x)
+        x = keras.layers.Dropout(0.1)(x)
+    model = keras.Model(inputs, keras.layers.Dense(N_CLASSES, name="logits")(x), name="mlp_tabular")
+    recalibrate_batchnorm(model, np.random.default_rng(SEED + 2000).normal(size=(1024, N_FEATURES)).astype("float32"))
     return model
