@@ -101,6 +101,7 @@ converters.register("openvino_from_torch", "convcheck.convert.openvino_from_torc
 converters.register("exported_program_from_torch",
                     "convcheck.convert.exported_program_from_torch:ExportedProgramFromTorch")
 converters.register("openvino_from_onnx", "convcheck.convert.openvino_from_onnx:OpenvinoFromOnnx")
+converters.register("onnx_from_keras", "convcheck.convert.onnx_from_keras:OnnxFromKeras")
 converters.register("engine_from_onnx", "convcheck.convert.tensorrt_from_onnx:EngineFromOnnx")
 
 runtimes: Registry[type] = Registry("runtime", "convcheck.runtimes", "convcheck routes")

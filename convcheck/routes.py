@@ -110,7 +110,10 @@ def availability(route: Route, device: str | None = None) -> Availability:
         found = [availability(route, d) for d in route.devices]
         return next((a for a in found if a.available), found[0])
     missing = [req for req in route.requires if not module_present(req.module)]
-    if device not in route.devices:
+    host_reason = runtimes.get(route.runtime).host_unsupported()  # type: ignore[attr-defined]
+    if host_reason:
+        no_device = host_reason
+    elif device not in route.devices:
         no_device = f"runtime {route.runtime} does not run on {device}"
     elif device not in present_devices():
         no_device = f"no {device} device on this machine"

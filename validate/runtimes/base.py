@@ -25,6 +25,13 @@ class Runtime:
     #: never ends a route.
     reference_only: ClassVar[bool] = False
 
+    @classmethod
+    def host_unsupported(cls) -> str | None:
+        """Why this machine cannot execute this runtime at all (Core ML off macOS), or None.
+
+        Must not import the framework: `convcheck routes` calls it."""
+        return None
+
     def __init__(self, target: Target, threads: int | None = None) -> None:
         if target.device not in self.devices:
             raise ValueError(f"runtime {self.name} does not run on {target.device}")
