@@ -102,6 +102,8 @@ converters.register("exported_program_from_torch",
                     "convcheck.convert.exported_program_from_torch:ExportedProgramFromTorch")
 converters.register("openvino_from_onnx", "convcheck.convert.openvino_from_onnx:OpenvinoFromOnnx")
 converters.register("onnx_from_keras", "convcheck.convert.onnx_from_keras:OnnxFromKeras")
+converters.register("coreml_from_torch", "convcheck.convert.coreml_from_torch:CoremlFromTorch")
+converters.register("coreml_from_keras", "convcheck.convert.coreml_from_keras:CoremlFromKeras")
 converters.register("engine_from_onnx", "convcheck.convert.tensorrt_from_onnx:EngineFromOnnx")
 
 runtimes: Registry[type] = Registry("runtime", "convcheck.runtimes", "convcheck routes")
@@ -112,6 +114,7 @@ runtimes.register("ort", "convcheck.validate.runtimes.ort:OrtRuntime")
 runtimes.register("ort_reference", "convcheck.validate.runtimes.ort:OrtReferenceRuntime")
 runtimes.register("onnx_reference", "convcheck.validate.runtimes.ort:OnnxReferenceEvaluatorRuntime")
 runtimes.register("openvino", "convcheck.validate.runtimes.openvino:OpenvinoRuntime")
+runtimes.register("coreml", "convcheck.validate.runtimes.coreml:CoremlRuntime")
 runtimes.register("tensorrt", "convcheck.validate.runtimes.tensorrt:TensorrtRuntime")
 
 models: Registry[object] = Registry("model", "convcheck.models", "convcheck models")

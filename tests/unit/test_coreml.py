@@ -1,0 +1,235 @@
+"""Core ML: real conversions of the zoo twins, and the static check that stands in for a run off macOS.
+
+Off macOS every Core ML cell is `no_device`, but the pipeline still converts for real and records
+`CoremlRuntime.static_check` on the cell; these tests hold that check to what it claims (every check
+ok on the zoo, fp16 exactly where asked) and make it fail where the package disagrees with the source.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from convcheck.environment import module_present
+
+# Checked without importing: coremltools imports TensorFlow, seconds at collection time.
+if not all(module_present(m) for m in ("coremltools", "torch", "tensorflow")):
+    pytest.skip("needs coremltools, torch and tensorflow", allow_module_level=True)
+
+from convcheck.matrix import plan, run_matrix  # noqa: E402
+from convcheck.pipeline import Reference, RunSettings  # noqa: E402
+from convcheck.registry import models  # noqa: E402
+from convcheck.routes import enumerate_routes, select_routes  # noqa: E402
+from convcheck.types import Artifact, Format  # noqa: E402
+from convcheck.validate.latency import LatencyConfig  # noqa: E402
+from convcheck.zoo.base import InputSpec, ModelSpec  # noqa: E402
+
+FAST = LatencyConfig(warmup_iters=1, warmup_seconds=0.0, min_iters=3, min_seconds=0.0)
+ON_MACOS = platform.system() == "Darwin"
+def build_token_mean(size: str) -> Any:
+    """Embedding + mean over tokens: an int64 input, which Core ML can only take as int32."""
+    import torch
+
+    torch.manual_seed(5)
+
+    class TokenMean(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = torch.nn.Embedding(50, 6)
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.emb(ids).mean(dim=1)
+
+    return TokenMean().eval()
+
+
+TOKEN_SPEC = ModelSpec(
+    name="token_mean",
+    description="Embedding + mean: int64 token ids",
+    task="embedding",
+    inputs=(InputSpec("ids", (2, 7), "int64", "int", 0, 50, {0: "batch"}),),
+    outputs=("vec",),
+    builders={Format.TORCH: "tests.unit.test_coreml:build_token_mean"},
+    batch=2,
+)
+
+
+def build_erfcx(size: str) -> Any:
+    """torch.special.erfcx: an op coremltools 9's torch front end has no conversion for."""
+    import torch
+
+    class Erfcx(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.special.erfcx(x)
+
+    return Erfcx().eval()
+
+
+ERFCX_SPEC = ModelSpec(
+    name="erfcx",
+    description="torch.special.erfcx",
+    task="regression",
+    inputs=(InputSpec("x", (2, 8), dynamic_axes={0: "batch"}),),
+    outputs=("y",),
+    builders={Format.TORCH: "tests.unit.test_coreml:build_erfcx"},
+    batch=2,
+)
+
+
+def _run(specs: list[ModelSpec], routes: str, out: Path) -> list[dict[str, Any]]:
+    cells = plan(specs, select_routes(routes), ["cpu"], ["fp32", "fp16"])
+    return run_matrix(cells, RunSettings(out, size="tiny", samples=2, latency=FAST), out, "t")["cells"]
+
+
+@pytest.fixture(scope="module")
+def zoo_cells(tmp_path_factory) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(model, route, precision) -> cell, for both zoo twins on both Core ML routes at fp32 and fp16."""
+    out = tmp_path_factory.mktemp("coreml")
+    cells = _run([models.get("mlp_tabular"), models.get("cnn_small")], "torch/coreml,keras/coreml", out)
+    return {(c["model"], c["route"], c["precision"]): c for c in cells}
+
+
+# -- off macOS: no_device, converted for real, every static check ok --------------------------------
+@pytest.mark.skipif(ON_MACOS, reason="off macOS only: on macOS the route executes")
+def test_zoo_cells_are_no_device_with_a_clean_static_check(zoo_cells):
+    assert len(zoo_cells) == 8
+    for key, cell in zoo_cells.items():
+        assert cell["status"] == "no_device", (key, cell["error"])
+        assert "macOS" in cell["error"]["message"], key
+        pre = cell["precheck"]
+        assert "error" not in pre, (key, pre)
+        failed = [c for c in pre["checks"] if not c["ok"]]
+        assert not failed, (key, failed)
+        assert {c["name"] for c in pre["checks"]} >= {"loads", "program", "deployment_target", "inputs", "outputs",
+                                                       "ops", "precision", "package"}
+        assert sum(n for op, n in pre["ops"].items() if op != "const") > 0, key
+        assert pre["deployment_target"] == "iOS16" and pre["specification_version"] == 7
+        assert "Static check: Converted to an iOS16 mlprogram" in cell["error"]["message"], key
+        assert cell["artifact_bytes"] > 0, key
+        meta = cell["artifacts"][-1]["metadata"]
+        assert meta["precision"] == cell["precision"] and meta["minimum_deployment_target"] == "iOS16"
+        assert meta["input_names"] == [("image" if cell["model"] == "cnn_small" else "features")]
+        assert meta["output_names"] == ["logits"]
+        assert meta["via"] == ("torch.jit.trace" if cell["source"] == "torch" else
+                               "tf.function concrete function (model(x, training=False))")
+
+
+@pytest.mark.skipif(ON_MACOS, reason="off macOS only: on macOS the route executes")
+def test_fp16_applied_only_where_asked_and_shrinks_the_package(zoo_cells):
+    for (model, route, precision), cell in zoo_cells.items():
+        ops = cell["precheck"]["ops"]
+        detail = next(c["detail"] for c in cell["precheck"]["checks"] if c["name"] == "precision")
+        if precision == "fp16":
+            assert ops.get("cast", 0) >= 2, (model, route, ops)  # in to fp16, back to fp32 at the output
+            assert "fp32 0," in detail and "casts to fp16 0" not in detail, detail
+            fp32 = zoo_cells[(model, route, "fp32")]
+            assert cell["artifact_bytes"] < fp32["artifact_bytes"], (model, route)
+        else:
+            assert "cast" not in ops, (model, route, ops)
+            assert detail.endswith("casts to fp16 0") and "weights fp16 0" in detail, detail
+
+
+@pytest.mark.skipif(ON_MACOS, reason="off macOS only: on macOS the route executes")
+def test_keras_cnn_keeps_its_nhwc_input(zoo_cells):
+    cell = zoo_cells[("cnn_small", "keras/coreml", "fp32")]
+    inputs = next(c for c in cell["precheck"]["checks"] if c["name"] == "inputs")
+    assert "image float32 [1..1024, 64, 64, 3]" in inputs["detail"]
+    assert cell["precheck"]["ops"]["conv"] == 3  # BatchNorm folded: the graph is the inference graph
+
+
+# -- the static check must fail where the package disagrees with the source ------------------------
+def _artifact(cell: dict[str, Any]) -> Artifact:
+    rec = cell["artifacts"][-1]
+    return Artifact(Format.COREML, Path(rec["path"]), dict(rec["metadata"]))
+
+
+def test_static_check_fails_when_the_output_shape_disagrees(zoo_cells):
+    from convcheck.validate.runtimes.coreml import CoremlRuntime
+
+    cell = zoo_cells[("mlp_tabular", "torch/coreml", "fp32")]
+    spec = models.get("mlp_tabular")
+    feeds = spec.feeds(0, fmt=Format.TORCH)
+    ok_ref = Reference("torch", [feeds], [{"logits": np.zeros((32, 4), np.float32)}], 0.0, {})
+    assert CoremlRuntime.static_check(_artifact(cell), spec, ok_ref)["ok"]
+
+    # The source returns 5 logits per row where the package declares 4.
+    bad_ref = Reference("torch", [feeds], [{"logits": np.zeros((32, 5), np.float32)}], 0.0, {})
+    found = CoremlRuntime.static_check(_artifact(cell), spec, bad_ref)
+    outputs = next(c for c in found["checks"] if c["name"] == "outputs")
+    assert not outputs["ok"] and not found["ok"]
+    assert "[?, 4]" in outputs["detail"] and "[32, 5]" in outputs["detail"]
+    assert "outputs check failed" in found["verdict"]
+    assert all(c["ok"] for c in found["checks"] if c["name"] != "outputs")
+
+
+def test_static_check_fails_when_a_dynamic_axis_is_fixed(zoo_cells):
+    from convcheck.validate.runtimes.coreml import CoremlRuntime
+
+    cell = zoo_cells[("cnn_small", "torch/coreml", "fp32")]
+    spec = models.get("cnn_small")
+    ref = Reference("torch", [spec.feeds(0, fmt=Format.TORCH)], [{"logits": np.zeros((1, 10), np.float32)}], 0.0, {})
+    # A source that declares the image size dynamic too: the package has 64 fixed.
+    dynamic = ModelSpec(spec.name, spec.description, spec.task,
+                        (InputSpec("image", (1, 3, 64, 64), dynamic_axes={0: "batch", 2: "height"}),),
+                        spec.outputs, spec.builders)
+    inputs = next(c for c in CoremlRuntime.static_check(_artifact(cell), dynamic, ref)["checks"]
+                  if c["name"] == "inputs")
+    assert not inputs["ok"] and "axis 2" in inputs["detail"] and "dynamic (height" in inputs["detail"]
+
+
+@pytest.mark.skipif(ON_MACOS, reason="off macOS only: on macOS the route executes")
+def test_int64_input_becomes_int32_and_is_reported(tmp_path):
+    cells = _run([TOKEN_SPEC], "torch/coreml", tmp_path)
+    assert [c["status"] for c in cells] == ["no_device", "no_device"]
+    for cell in cells:
+        checks = {c["name"]: c for c in cell["precheck"]["checks"]}
+        assert not checks["inputs"]["ok"]
+        assert "ids is int32 where the source takes int64" in checks["inputs"]["detail"]
+        assert checks["outputs"]["ok"] and checks["precision"]["ok"], checks
+        assert "inputs check failed" in cell["error"]["message"]
+
+
+def test_an_op_coremltools_lacks_is_unsupported_naming_it(tmp_path):
+    # Off macOS the pipeline converts for real, so the converter's verdict is the cell's status there too.
+    cell = _run([ERFCX_SPEC], "torch/coreml", tmp_path)[0]
+    assert cell["status"] == "unsupported", cell["error"]
+    assert cell["error"]["op"] == "special_erfcx" and cell["error"]["stage"] == "convert:coreml"
+    assert "precheck" not in cell
+
+
+# -- cheap contract checks ---------------------------------------------------------------------------
+def test_classes_declare_the_route_without_importing_frameworks():
+    code = (
+        "import sys\n"
+        "from convcheck.convert.coreml_from_torch import CoremlFromTorch\n"
+        "from convcheck.convert.coreml_from_keras import CoremlFromKeras\n"
+        "from convcheck.validate.runtimes.coreml import CoremlRuntime\n"
+        "assert CoremlFromTorch.hop == CoremlFromKeras.hop == CoremlRuntime.name == 'coreml'\n"
+        "assert CoremlFromTorch.depends_on_target and CoremlFromKeras.depends_on_target\n"
+        "print(CoremlRuntime.host_unsupported())\n"
+        "print(sorted(m for m in ('coremltools', 'torch', 'tensorflow', 'keras') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    reason, heavy = proc.stdout.splitlines()
+    assert heavy == "[]"
+    assert reason == ("None" if ON_MACOS else "Core ML executes only on macOS (coremltools has no Linux executor)")
+
+
+def test_route_ids():
+    ids = {r.id for r in enumerate_routes()}
+    assert {"torch/coreml", "keras/coreml"} <= ids
+
+
+# -- macOS: the route executes -----------------------------------------------------------------------
+@pytest.mark.skipif(not ON_MACOS, reason="Core ML executes only on macOS")
+def test_routes_pass_on_macos(zoo_cells):
+    for key, cell in zoo_cells.items():
+        assert cell["status"] == "pass", (key, cell["error"])
+        assert cell["runtime_settings"]["compute_units"] == "CPU_ONLY"
