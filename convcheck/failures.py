@@ -21,6 +21,13 @@ UNSUPPORTED_PATTERNS: tuple[str, ...] = (
     r"op \[?(\w+)\]? is not supported",
     r"Select TensorFlow op\(s\), including ([\w, ]+?), (?:is|are) not supported",
     r"NOT_IMPLEMENTED",
+    # LiteRT interpreter without the Flex delegate, at allocate_tensors: "Select TensorFlow op(s), included
+    # in the given model, is(are) not supported by this interpreter. ... Node number 0
+    # (FlexTensorListReserve) failed to prepare." The op is named as TensorFlow names it (no "Flex").
+    r"Select TensorFlow op\(s\)[\s\S]*?not supported by this interpreter[\s\S]*?\(Flex(\w+)\) failed to prepare",
+    r"Select TensorFlow op\(s\)[\s\S]*?not supported by this interpreter",
+    r"Encountered unresolved custom op: (?:Flex)?(\w+)",
+    r"Didn't find op for builtin opcode '(\w+)'",
 )
 #: Messages in which a converter names the op it choked on (the status stays convert_error).
 OP_IN_MESSAGE: tuple[str, ...] = (

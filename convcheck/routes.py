@@ -123,7 +123,8 @@ def availability(route: Route, device: str | None = None) -> Availability:
         names = ", ".join(dict.fromkeys(r.distribution for r in missing))
         extras = ",".join(dict.fromkeys(r.extra for r in missing))
         reason = f"{names} not installed" + (f", and {no_device}" if no_device else "")
-        return Availability(Status.MISSING_DEP, reason, f"pip install 'convcheck[{extras}]'")
+        notes = " ".join(dict.fromkeys(r.note for r in missing if r.note))
+        return Availability(Status.MISSING_DEP, reason, f"pip install 'convcheck[{extras}]'" + (f" ({notes})" if notes else ""))
     if no_device:
         return Availability(Status.NO_DEVICE, no_device)
     return Availability(Status.PASS)

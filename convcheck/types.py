@@ -62,10 +62,8 @@ class Requirement:
     module: str
     distribution: str
     extra: str
-
-    @property
-    def install_hint(self) -> str:
-        return f"pip install 'convcheck[{self.extra}]'  (provides {self.distribution})"
+    #: What the user must know beyond `pip install 'convcheck[extra]'` (a known conflict, a vendor index).
+    note: str = ""
 
 
 @dataclass(frozen=True)

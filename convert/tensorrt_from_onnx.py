@@ -25,7 +25,8 @@ from convcheck.convert.base import ConvertContext, ConvertOptions, Converter
 from convcheck.errors import CellFailure
 from convcheck.types import Artifact, Format, Requirement, Status
 
-TENSORRT = Requirement("tensorrt", "tensorrt", "tensorrt")
+TENSORRT = Requirement("tensorrt", "tensorrt", "tensorrt",
+                       note="TensorRT's wheels download from NVIDIA's index and need a CUDA GPU")
 POLYGRAPHY = Requirement("polygraphy", "polygraphy", "tensorrt")
 STAGE = "convert:tensorrt"
 

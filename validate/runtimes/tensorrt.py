@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from convcheck.types import Artifact, Format, Requirement
+from convcheck.convert.tensorrt_from_onnx import POLYGRAPHY, TENSORRT
+from convcheck.types import Artifact, Format
 from convcheck.validate.runtimes.base import Runtime
 
-TENSORRT = Requirement("tensorrt", "tensorrt", "tensorrt")
-POLYGRAPHY = Requirement("polygraphy", "polygraphy", "tensorrt")
 
 
 class TensorrtRuntime(Runtime):

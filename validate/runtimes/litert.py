@@ -1,0 +1,105 @@
+"""LiteRT (formerly TensorFlow Lite) interpreter from `ai-edge-litert`, CPU, XNNPACK as it applies by default.
+
+Inputs are matched by name through the model's SignatureDef: the converters record declared name ->
+signature key in the artifact (`input_map` / `output_map`) because the flatbuffer's own tensor names
+(`serving_default_features:0`) and order are not the model's. A .tflite file without that metadata
+is run with its signature keys as names.
+
+The batch dimension is 1 in a tensor's `shape` and -1 in its `shape_signature`: the input is resized
+to the feed's shape and the tensors re-allocated only when that shape changes, so that the latency
+loop measures `invoke`, not allocation. `allocate_tensors` runs at activation because that is where
+the interpreter refuses an op it has no kernel for (a Flex op: "Select TensorFlow op(s), included in
+the given model, is(are) not supported by this interpreter"), which belongs to the load stage.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from convcheck.types import Artifact, Format, Requirement
+from convcheck.validate.runtimes.base import Runtime
+
+LITERT = Requirement("ai_edge_litert", "ai-edge-litert", "litert")
+
+
+class LitertRuntime(Runtime):
+    name = "tflite"  # so that `keras/tflite` reads as one step: converted to and run as TFLite
+    format = Format.TFLITE
+    devices = ("cpu",)
+    precisions = ("fp32", "fp16", "int8")  # the artifact carries the quantisation; the interpreter runs it
+    requires = (LITERT,)
+    summary = "LiteRT interpreter (ai-edge-litert), CPU with the default XNNPACK delegate"
+
+    def activate_impl(self, artifact: Artifact) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        meta = artifact.metadata
+        built_for = meta.get("precision")
+        if built_for and built_for != self.target.precision:
+            raise ValueError(f"the .tflite artifact was built for {built_for}, the cell runs {self.target.precision}")
+        self.num_threads = self.threads or os.cpu_count() or 1
+        self.interpreter = Interpreter(model_path=str(artifact.main_file), num_threads=self.num_threads)
+        self.interpreter.allocate_tensors()
+        signatures = self.interpreter.get_signature_list()
+        self.signature = (meta.get("signature") or {}).get("key") or (
+            "serving_default" if "serving_default" in signatures else next(iter(signatures), None))
+        self.runner = None
+        if self.signature is not None:
+            runner = self.interpreter.get_signature_runner(self.signature)
+            ins, outs = runner.get_input_details(), runner.get_output_details()
+            # Tensor indices of a signature are per subgraph, and the interpreter's resize/set calls
+            # address subgraph 0 only: a file with several signatures is run through its runner. With
+            # one signature the runner is dropped: while it holds the interpreter, allocate_tensors and
+            # invoke refuse ("There is at least 1 reference to internal data").
+            self.runner = runner if len(signatures) > 1 else None
+            del runner
+        else:  # no SignatureDef (old converters): the flatbuffer's tensor names are the names
+            ins = {d["name"]: d for d in self.interpreter.get_input_details()}
+            outs = {d["name"]: d for d in self.interpreter.get_output_details()}
+        input_map = {n: m["key"] for n, m in (meta.get("input_map") or {}).items()} or {k: k for k in ins}
+        output_map = {n: m["key"] for n, m in (meta.get("output_map") or {}).items()} or {k: k for k in outs}
+        for kind, mapping, found in (("input", input_map, ins), ("output", output_map, outs)):
+            for name, key in mapping.items():
+                if key not in found:
+                    raise KeyError(f"{kind} {name!r} maps to {key!r}, which the .tflite signature does not have "
+                                   f"({kind}s {sorted(found)})")
+        self.input_names = list(input_map)
+        self.output_names = list(output_map)
+        self._inputs = [(n, input_map[n], ins[input_map[n]]["index"], ins[input_map[n]]["dtype"]) for n in input_map]
+        self._outputs = [(n, output_map[n], outs[output_map[n]]["index"]) for n in output_map]
+        self._shapes = {index: tuple(int(d) for d in ins[key]["shape"]) for _, key, index, _ in self._inputs}
+
+    def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+        values = {n: np.ascontiguousarray(feeds[n], dtype=dtype) for n, _, _, dtype in self._inputs}
+        if self.runner is not None:
+            got = self.runner(**{key: values[n] for n, key, _, _ in self._inputs})
+            return {n: np.array(got[key]) for n, key, _ in self._outputs}
+        it = self.interpreter
+        resized = False
+        for name, _, index, _ in self._inputs:
+            shape = values[name].shape
+            if self._shapes[index] != shape:
+                # strict: only the dimensions the model left dynamic (-1 in shape_signature) may change.
+                it.resize_tensor_input(index, list(shape), strict=True)
+                self._shapes[index] = shape
+                resized = True
+        if resized:
+            it.allocate_tensors()
+        for name, _, index, _ in self._inputs:
+            it.set_tensor(index, values[name])
+        it.invoke()
+        # get_tensor returns a copy: the interpreter reuses its output buffers on the next invoke.
+        return {n: it.get_tensor(index) for n, _, index in self._outputs}
+
+    def deactivate_impl(self) -> None:
+        self.runner = None
+        del self.interpreter
+
+    def describe(self) -> dict[str, Any]:
+        import ai_edge_litert
+
+        return {"threads": self.num_threads, "delegate": "XNNPACK (default)", "signature": self.signature,
+                "ai_edge_litert": getattr(ai_edge_litert, "__version__", None)}
