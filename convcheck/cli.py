@@ -147,6 +147,8 @@ def _devices(value: str) -> list[str]:
 def _precisions(value: str) -> list[str]:
     from convcheck.types import PRECISIONS
 
+    if value == "all":
+        return list(PRECISIONS)
     chosen = _split(value) or ["fp32"]
     for p in chosen:
         if p not in PRECISIONS:
@@ -157,7 +159,8 @@ def _precisions(value: str) -> list[str]:
 # Options shared by `matrix` and `check`.
 DEVICE_OPT = typer.Option("auto", "--device", help="Comma-separated devices (cpu, cuda), `auto` (the devices "
                           "this machine has) or `all` (cells on absent devices are recorded as no_device).")
-PRECISION_OPT = typer.Option("fp32", "--precision", help="Comma-separated precisions: fp32, fp16, int8.")
+PRECISION_OPT = typer.Option("all", "--precision", help="Comma-separated precisions (fp32, fp16, int8), or `all`: "
+                             "every precision each route offers (TFLite fp16/int8, TensorRT fp16, Core ML fp16).")
 SAMPLES_OPT = typer.Option(4, "--samples", min=1, help="Seeded input samples compared per cell; the worst counts.")
 THREADS_OPT = typer.Option(None, "--threads", min=1, help="Intra-op threads for every runtime (default: all cores).")
 BENCH_SECONDS_OPT = typer.Option(1.0, "--bench-seconds", min=0.0, help="Minimum timed duration per cell, after warm-up.")

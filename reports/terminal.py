@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from convcheck.types import Status
+
 STYLE = {
     "pass": ("✔", "green"),
     "mismatch": ("✘", "red"),
@@ -40,34 +42,39 @@ def cell_text(cell: dict[str, Any]) -> Text:
 
 
 def row_label(cell: dict[str, Any]) -> str:
-    """A matrix row: the model, plus its target when that is not the default cpu fp32."""
+    """A matrix row: the route, plus its target when that is not the default cpu fp32."""
     if cell["device"] == "cpu" and cell["precision"] == "fp32":
-        return cell["model"]
-    return f"{cell['model']} [{cell['device']} {cell['precision']}]"
+        return cell["route"]
+    return f"{cell['route']} [{cell['device']} {cell['precision']}]"
 
 
 def render(results: dict[str, Any], console: Console) -> None:
+    """Routes down, models across: a zoo has fewer models than routes x targets, so this stays readable."""
     cells = results["cells"]
-    routes = list(dict.fromkeys(c["route"] for c in cells))
+    model_names = list(dict.fromkeys(c["model"] for c in cells))
     rows = list(dict.fromkeys(row_label(c) for c in cells))
-    table = Table(title=f"convcheck matrix — run {results['run']['id']}", show_lines=False)
-    table.add_column("model", style="bold")
-    for route in routes:
-        table.add_column(route, justify="left")
-    grid: dict[tuple[str, str], dict[str, Any]] = {}
-    for c in cells:
-        grid[(row_label(c), c["route"])] = c
+    table = Table(title=f"convcheck matrix — run {results['run']['id']}")
+    table.add_column("route [target]", style="bold", no_wrap=True)
+    for name in model_names:
+        table.add_column(Text(name), no_wrap=True)
+    grid = {(row_label(c), c["model"]): c for c in cells}
     for row in rows:
-        table.add_row(Text(row), *[cell_text(grid[(row, r)]) if (row, r) in grid else Text("") for r in routes])
+        table.add_row(Text(row), *[cell_text(grid[(row, m)]) if (row, m) in grid else Text("") for m in model_names])
     console.print(table)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(results["summary"].items()))
     console.print(f"{len(cells)} cells: {summary}")
-    failing = [c for c in cells if c["status"] != "pass"]
-    if failing:
-        console.print("\n[bold]Cells that did not pass[/bold]")
-        for c in failing:
-            err = c.get("error") or {}
-            mark, style = STYLE.get(c["status"], ("?", "white"))
-            line = Text(f" {mark} {c['model']} × {c['route']} [{c['device']} {c['precision']}] ", style=style)
-            line.append(f"{c['status']} at {err.get('stage', '?')}: {err.get('message', '')}", style="default")
-            console.print(line)
+    failed = [c for c in cells if Status(c["status"]).is_failure]
+    not_here = [c for c in cells if c["status"] in (Status.MISSING_DEP.value, Status.NO_DEVICE.value)]
+    for title, group in (("Failed", failed), ("Could not run on this machine", not_here)):
+        if group:
+            console.print(f"\n[bold]{title}[/bold]")
+            for c in group:
+                _print_reason(console, c)
+
+
+def _print_reason(console: Console, cell: dict[str, Any]) -> None:
+    err = cell.get("error") or {}
+    mark, style = STYLE.get(cell["status"], ("?", "white"))
+    line = Text(f" {mark} {cell['model']} × {row_label(cell)} ", style=style)
+    line.append(f"{cell['status']} at {err.get('stage', '?')}: {err.get('message', '')}", style="default")
+    console.print(line)
