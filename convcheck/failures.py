@@ -28,6 +28,11 @@ UNSUPPORTED_PATTERNS: tuple[str, ...] = (
     r"Select TensorFlow op\(s\)[\s\S]*?not supported by this interpreter",
     r"Encountered unresolved custom op: (?:Flex)?(\w+)",
     r"Didn't find op for builtin opcode '(\w+)'",
+    # TVM Relax ONNX frontend, tvm.error.OpNotImplemented (the class name is not in str(exc)):
+    # "The following operators are not supported for frontend ONNX: LSTM" (comma-separated if several).
+    r"operators are not supported for frontend \w+: (\w+)",
+    # TVM Relax from_exported_program: "Unsupported function types ['amax.default']".
+    r"Unsupported function types \['([\w.:]+)'",
 )
 #: Messages in which a converter names the op it choked on (the status stays convert_error).
 OP_IN_MESSAGE: tuple[str, ...] = (

@@ -30,8 +30,8 @@ class ExportedProgramFromTorch(Converter):
 
         model = materialize(source).eval()
         names = [spec.name for spec in ctx.input_specs]
-        args = tuple(torch.from_numpy(ctx.example_feeds[n]) for n in names)
         dynamic_shapes = _dynamic_shapes(ctx) if any(s.dynamic_axes for s in ctx.input_specs) else None
+        args = tuple(torch.from_numpy(_widen(ctx.example_feeds[s.name], s.dynamic_axes)) for s in ctx.input_specs)
         captured = io.StringIO()
         with contextlib.redirect_stdout(captured):
             program = torch.export.export(model, args, dynamic_shapes=dynamic_shapes)
@@ -62,6 +62,17 @@ def _dynamic_shapes(ctx: ConvertContext) -> tuple[Any, ...]:
         shapes.append({axis: dims.setdefault(name, torch.export.Dim(_symbol(name), min=1))
                        for axis, name in spec.dynamic_axes.items()} or None)
     return tuple(shapes)
+
+
+def _widen(example: Any, dynamic_axes: dict[int, str]) -> Any:
+    """torch.export specialises any dimension whose example size is 0 or 1 ("0/1 specialisation")
+    and then refuses to call it dynamic: trace a dynamic axis of size 1 with the example repeated."""
+    import numpy as np
+
+    for axis in dynamic_axes:
+        if example.shape[axis] == 1:
+            example = np.repeat(example, 2, axis=axis)
+    return example
 
 
 def _symbol(name: str) -> str:

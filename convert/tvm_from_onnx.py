@@ -1,0 +1,51 @@
+"""ONNX -> TVM (Relax): `relax.frontend.onnx.from_onnx`, compiled to a shared library.
+
+The graph is imported with the static shapes of the benchmark batch (`ctx.example_feeds`), so the
+compiled code is specialised to it; compiling and exporting are shared with the ExportedProgram
+hop in `tvm_build`. Ops the frontend lacks (LSTM, ...) raise `tvm.error.OpNotImplemented`,
+which `convcheck.failures` classifies as `unsupported` with the op name.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from convcheck.convert.base import ConvertContext, Converter
+from convcheck.types import Artifact, Format, Requirement
+
+TVM = Requirement("tvm", "apache-tvm", "tvm")
+ONNX = Requirement("onnx", "onnx", "tvm")
+
+
+class TvmFromOnnx(Converter):
+    hop = "tvm"
+    source = Format.ONNX
+    target = Format.TVM
+    requires = (TVM, ONNX)
+    summary = "TVM Relax from_onnx, static shapes, compiled for the cell's device (--tvm-tune: MetaSchedule)"
+    depends_on_target = True
+
+    def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
+        import onnx
+
+        # The frontend is a submodule `import tvm.relax` does not load.
+        from tvm.relax.frontend.onnx import from_onnx
+
+        from convcheck.convert.tvm_build import build_artifact
+
+        model = onnx.load(str(source.main_file))  # external weights are read from beside it
+        initializers = {init.name for init in model.graph.initializer}
+        names = [i.name for i in model.graph.input if i.name not in initializers]
+        missing = [n for n in names if n not in ctx.example_feeds]
+        if missing:
+            raise ValueError(f"ONNX inputs {missing} have no example feed (feeds: {sorted(ctx.example_feeds)})")
+        feeds = {n: ctx.example_feeds[n] for n in names}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            mod = from_onnx(
+                model,
+                shape_dict={n: list(a.shape) for n, a in feeds.items()},
+                dtype_dict={n: str(a.dtype) for n, a in feeds.items()},
+            )
+        ctx.log.extend(f"warning: {w.message}" for w in caught[:20])
+        return build_artifact(mod, ctx, source, names, frontend="onnx")
