@@ -134,8 +134,9 @@ class CellRunner:
     def _convert_hop(self, spec: ModelSpec, source: Format, conv_name: str, upstream: _Converted, ref: Reference,
                      target: Target, target_bound: bool) -> _Converted:
         conv = converters.get(conv_name)()
-        folder = "-".join([upstream.artifact.format.value if upstream.artifact else "src"]
-                          + [c["hop"] for c in upstream.record] + [conv.hop])
+        # One folder per (source, hop chain[, target]): the same key as the in-run sharing, so two routes
+        # never write into each other's artifact (torch/onnx/tvm and keras/onnx/tvm once did).
+        folder = "-".join([source.value] + [c["hop"] for c in upstream.record] + [conv.hop])
         if target_bound:
             folder += f"-{target.device}-{target.precision}"
         ctx = ConvertContext(self.settings.workdir / "artifacts" / spec.name / folder,

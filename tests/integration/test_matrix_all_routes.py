@@ -1,5 +1,5 @@
 """`convcheck matrix --models mlp_tabular,cnn_small --routes all --device all` through the CLI: every
-route that runs here passes; every other cell (TensorRT, CUDA) says why it cannot run here."""
+route that runs here passes; every other cell (TensorRT, CUDA, Core ML) says why it cannot run here."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def all_routes_run(tmp_path_factory):
 def test_every_runnable_route_passes_and_the_rest_say_why(all_routes_run):
     proc, results = all_routes_run
     jsonschema.Draft202012Validator(schema()).validate(results)
-    routes = {r.id: r for r in enumerate_routes() if r.source.value == "torch"}
+    routes = {r.id: r for r in enumerate_routes() if r.source.value in ("torch", "keras")}
     seen = set()
     for cell in results["cells"]:
         route = routes[cell["route"]]
@@ -38,7 +38,8 @@ def test_every_runnable_route_passes_and_the_rest_say_why(all_routes_run):
         else:
             assert cell["status"] in ("missing_dep", "no_device")
             assert cell["error"]["message"].startswith(avail.reason)
-    assert seen == set(routes), "every torch route has a cell"
+    assert seen == set(routes), "every torch and keras route has a cell"
     assert proc.returncode == 0, proc.stderr[-2000:]
-    for name in ("torch/onnx/ort", "torch/onnx_legacy/ort", "torch/onnx/openvino", "torch/openvino"):
+    for name in ("torch/onnx/ort", "torch/onnx_legacy/ort", "torch/onnx/openvino", "torch/openvino", "torch/onnx/tvm",
+                 "torch/exported_program/tvm", "keras/tflite", "keras/onnx/ort"):
         assert name in proc.stdout

@@ -113,3 +113,11 @@ def test_route_that_cannot_run_here_is_recorded_with_its_reason_and_exit_0(fresh
     assert "pip install 'convcheck[tensorrt]'" in trt["error"]["message"]
     assert by_route["torch/onnx/cuda_test"]["status"] == "no_device"
     assert exit_code(results) == 0
+
+
+def test_twins_never_share_an_artifact_folder(tmp_path):
+    """torch/onnx/... and keras/onnx/... convert different models: their artifacts must not collide."""
+    results = _run(tmp_path, ["mlp_tabular"], "torch/onnx/ort,keras/onnx/ort")
+    paths = {c["route"]: c["artifacts"][0]["path"] for c in results["cells"]}
+    assert all(c["status"] == "pass" for c in results["cells"])
+    assert paths["torch/onnx/ort"] != paths["keras/onnx/ort"]

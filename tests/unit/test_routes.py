@@ -30,16 +30,18 @@ def test_route_id_collapses_runtime_named_like_last_hop():
     assert route_id(Format.ONNX, (), "ort") == "onnx/ort"
 
 
-class _TvmFromOnnx(Converter):
-    hop = "tvm"
+class _NcnnFromOnnx(Converter):
+    """A hop to a format nothing else produces (SAVEDMODEL stands in for it), needing a missing package."""
+
+    hop = "ncnn"
     source = Format.ONNX
-    target = Format.TVM
-    requires = (Requirement("convcheck_no_such_module", "apache-tvm", "tvm"),)
+    target = Format.SAVEDMODEL
+    requires = (Requirement("convcheck_no_such_module", "ncnn", "ncnn"),)
 
 
-class _TvmRuntime(Runtime):
-    name = "tvm"
-    format = Format.TVM
+class _NcnnRuntime(Runtime):
+    name = "ncnn"
+    format = Format.SAVEDMODEL
     devices = ("cpu", "cuda")
 
 
@@ -51,28 +53,29 @@ class _CudaOnlyOrt(Runtime):
 
 @pytest.fixture
 def extra_hops(fresh_routes):
-    converters.register_object("_tvm_from_onnx", _TvmFromOnnx)
-    runtimes.register_object("_tvm", _TvmRuntime)
+    converters.register_object("_ncnn_from_onnx", _NcnnFromOnnx)
+    runtimes.register_object("_ncnn", _NcnnRuntime)
     runtimes.register_object("_cuda_only", _CudaOnlyOrt)
     yield
-    converters.unregister("_tvm_from_onnx")
-    runtimes.unregister("_tvm")
+    converters.unregister("_ncnn_from_onnx")
+    runtimes.unregister("_ncnn")
     runtimes.unregister("_cuda_only")
 
 
 def test_new_hop_and_runtime_extend_every_route_through_their_format(extra_hops):
     routes = {r.id: r for r in enumerate_routes()}
     # One new hop from ONNX gives a route through each torch->ONNX exporter.
-    assert routes["torch/onnx/tvm"].converters == ("onnx_from_torch", "_tvm_from_onnx")
-    assert routes["torch/onnx_legacy/tvm"].runtime == "_tvm"  # registry key; the id shows the runtime's name
+    assert routes["torch/onnx/ncnn"].converters == ("onnx_from_torch", "_ncnn_from_onnx")
+    assert routes["torch/onnx_legacy/ncnn"].runtime == "_ncnn"  # registry key; the id shows the runtime's name
+    assert routes["onnx/ncnn"].converters == ("_ncnn_from_onnx",)
 
 
 def test_availability_reports_missing_dependency_with_install_hint(extra_hops):
-    route = next(r for r in enumerate_routes() if r.id == "torch/onnx/tvm")
+    route = next(r for r in enumerate_routes() if r.id == "torch/onnx/ncnn")
     avail = availability(route, "cpu")
     assert avail.status is Status.MISSING_DEP
-    assert "apache-tvm" in avail.reason
-    assert avail.hint == "pip install 'convcheck[tvm]'"
+    assert avail.reason == "ncnn not installed"
+    assert avail.hint == "pip install 'convcheck[ncnn]'"
 
 
 def test_availability_reports_no_device(extra_hops):
