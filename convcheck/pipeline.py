@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,13 @@ class CellRunner:
                              settings=dict(self.settings.hop_settings))
         started = time.perf_counter()
         try:
-            art = conv.convert(upstream.artifact, ctx)
+            # Framework warnings (deprecations, tracer notes) belong in the cell's log, not the terminal.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    art = conv.convert(upstream.artifact, ctx)
+                finally:
+                    ctx.log.extend(f"warning: {w.category.__name__}: {w.message}" for w in caught[:50])
         except Exception as exc:  # noqa: BLE001 - a converter error is the cell's status
             failure = classify(exc, f"convert:{conv.hop}")
             rec = {"hop": conv.hop, "converter": type(conv).__name__, "ok": False,
