@@ -17,9 +17,8 @@ from typing import Any
 
 from convcheck.convert.base import ConvertContext
 from convcheck.convert.coreml_from_torch import COREMLTOOLS, CoremlConverter, output_types
-from convcheck.types import Artifact, Format, Requirement
-
-TENSORFLOW = Requirement("tensorflow", "tensorflow-cpu", "tf")
+from convcheck.requirements import TENSORFLOW
+from convcheck.types import Artifact, Format
 
 
 class CoremlFromKeras(CoremlConverter):

@@ -20,10 +20,9 @@ from typing import Any, ClassVar
 
 from convcheck.convert.base import ConvertContext, ConvertOptions, Converter
 from convcheck.errors import CellFailure
-from convcheck.types import Artifact, Format, Requirement, Status
+from convcheck.requirements import COREMLTOOLS, TORCH
+from convcheck.types import Artifact, Format, Status
 
-COREMLTOOLS = Requirement("coremltools", "coremltools", "coreml")
-TORCH = Requirement("torch", "torch", "torch")
 
 #: coremltools' messages for an op its front end has no conversion for (torch, then TensorFlow).
 _UNSUPPORTED_OP = re.compile(r"(?:PyTorch convert function for op|Conversion for TF op) '([^']+)' not implemented")

@@ -11,9 +11,8 @@ import io
 from typing import Any
 
 from convcheck.convert.base import ConvertContext, Converter
-from convcheck.types import Artifact, Format, Requirement
-
-TORCH = Requirement("torch", "torch", "torch")
+from convcheck.requirements import TORCH
+from convcheck.types import Artifact, Format
 
 
 class ExportedProgramFromTorch(Converter):

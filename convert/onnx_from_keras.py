@@ -13,11 +13,9 @@ from dataclasses import dataclass
 
 from convcheck.convert.base import ConvertContext, ConvertOptions, Converter
 from convcheck.errors import CellFailure
-from convcheck.types import Artifact, Format, Requirement, Status
+from convcheck.requirements import ONNX, TENSORFLOW, TF2ONNX
+from convcheck.types import Artifact, Format, Status
 
-TENSORFLOW = Requirement("tensorflow", "tensorflow-cpu", "tf")
-TF2ONNX = Requirement("tf2onnx", "tf2onnx", "tf")
-ONNX = Requirement("onnx", "onnx", "tf")
 
 
 @dataclass

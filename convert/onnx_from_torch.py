@@ -18,11 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from convcheck.convert.base import ConvertContext, ConvertOptions, Converter
-from convcheck.types import Artifact, Format, Requirement
-
-TORCH = Requirement("torch", "torch", "torch")
-ONNX = Requirement("onnx", "onnx", "torch")
-ONNXSCRIPT = Requirement("onnxscript", "onnxscript", "torch")
+from convcheck.requirements import ONNX, ONNXSCRIPT, TORCH
+from convcheck.types import Artifact, Format
 
 
 @dataclass

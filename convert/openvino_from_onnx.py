@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from convcheck.convert.base import ConvertContext, Converter
-from convcheck.types import Artifact, Format, Requirement
-
-OPENVINO = Requirement("openvino", "openvino", "openvino")
+from convcheck.requirements import OPENVINO
+from convcheck.types import Artifact, Format
 
 
 class OpenvinoFromOnnx(Converter):

@@ -7,10 +7,9 @@ with different failure modes from the ONNX route, which is why both are routes.
 from __future__ import annotations
 
 from convcheck.convert.base import ConvertContext, Converter
-from convcheck.convert.openvino_from_onnx import OPENVINO, save_ir
-from convcheck.types import Artifact, Format, Requirement
-
-TORCH = Requirement("torch", "torch", "torch")
+from convcheck.convert.openvino_from_onnx import save_ir
+from convcheck.requirements import OPENVINO, TORCH
+from convcheck.types import Artifact, Format
 
 
 class OpenvinoFromTorch(Converter):

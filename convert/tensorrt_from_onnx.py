@@ -23,11 +23,9 @@ from typing import Any
 
 from convcheck.convert.base import ConvertContext, ConvertOptions, Converter
 from convcheck.errors import CellFailure
-from convcheck.types import Artifact, Format, Requirement, Status
+from convcheck.requirements import POLYGRAPHY, TENSORRT
+from convcheck.types import Artifact, Format, Status
 
-TENSORRT = Requirement("tensorrt", "tensorrt", "tensorrt",
-                       note="TensorRT's wheels download from NVIDIA's index and need a CUDA GPU")
-POLYGRAPHY = Requirement("polygraphy", "polygraphy", "tensorrt")
 STAGE = "convert:tensorrt"
 
 

@@ -26,9 +26,9 @@ from typing import Any, Callable
 
 from convcheck.convert.base import ConvertContext, Converter
 from convcheck.errors import CellFailure
-from convcheck.types import Artifact, Format, Requirement, Status
+from convcheck.requirements import TENSORFLOW
+from convcheck.types import Artifact, Format, Status
 
-TENSORFLOW = Requirement("tensorflow", "tensorflow-cpu", "tf")
 
 #: precision -> what the converter does to the weights (recorded with the artifact).
 QUANTISATION = {

@@ -23,13 +23,9 @@ from typing import Any
 from convcheck.convert.base import ConvertContext, Converter
 from convcheck.convert.tflite_from_keras import inspect_flatbuffer
 from convcheck.errors import CellFailure
-from convcheck.types import Artifact, Format, Requirement, Status
+from convcheck.requirements import LITERT_TORCH
+from convcheck.types import Artifact, Format, Status
 
-LITERT_TORCH = Requirement(
-    "litert_torch", "litert-torch", "litert-torch",
-    note="in its own environment without the tvm extra: litert-torch 0.10 pins xdsl 0.28, which needs "
-         "typing-extensions<4.13, and apache-tvm-ffi needs >=4.13",
-)
 
 #: precision -> ai-edge-quantizer recipe (None: the float model as converted).
 _FP16_RECIPE = [{

@@ -13,10 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from convcheck.convert.base import ConvertContext, Converter
-from convcheck.types import Artifact, Format, Requirement
-
-TVM = Requirement("tvm", "apache-tvm", "tvm")
-TORCH = Requirement("torch", "torch", "torch")
+from convcheck.requirements import TORCH, TVM
+from convcheck.types import Artifact, Format
 
 
 class TvmFromExportedProgram(Converter):

@@ -11,10 +11,8 @@ from __future__ import annotations
 import warnings
 
 from convcheck.convert.base import ConvertContext, Converter
-from convcheck.types import Artifact, Format, Requirement
-
-TVM = Requirement("tvm", "apache-tvm", "tvm")
-ONNX = Requirement("onnx", "onnx", "tvm")
+from convcheck.requirements import ONNX, TVM
+from convcheck.types import Artifact, Format
 
 
 class TvmFromOnnx(Converter):

@@ -30,10 +30,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from convcheck.types import Artifact, Format, Requirement
+from convcheck.requirements import COREMLTOOLS
+from convcheck.types import Artifact, Format
 from convcheck.validate.runtimes.base import Runtime
 
-COREMLTOOLS = Requirement("coremltools", "coremltools", "coreml")
 
 #: The macOS release of each Core ML specification version (= `ct.target` value), for the verdict.
 MACOS = {4: "10.15", 5: "11", 6: "12", 7: "13", 8: "14", 9: "15", 10: "26"}

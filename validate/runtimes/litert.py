@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from convcheck.types import Artifact, Format, Requirement
+from convcheck.requirements import LITERT
+from convcheck.types import Artifact, Format
 from convcheck.validate.runtimes.base import Runtime
-
-LITERT = Requirement("ai_edge_litert", "ai-edge-litert", "litert")
 
 
 class LitertRuntime(Runtime):

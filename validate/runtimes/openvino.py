@@ -6,10 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from convcheck.types import Artifact, Format, Requirement
+from convcheck.requirements import OPENVINO
+from convcheck.types import Artifact, Format
 from convcheck.validate.runtimes.base import Runtime
-
-OPENVINO = Requirement("openvino", "openvino", "openvino")
 
 
 class OpenvinoRuntime(Runtime):

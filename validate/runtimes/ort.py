@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 
 from convcheck.errors import CellFailure
-from convcheck.types import Artifact, Format, Requirement, Status
+from convcheck.requirements import ONNX, ORT
+from convcheck.types import Artifact, Format, Status
 from convcheck.validate.runtimes.base import Runtime
 
-ORT = Requirement("onnxruntime", "onnxruntime", "onnx")
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 
@@ -80,7 +80,7 @@ class OnnxReferenceEvaluatorRuntime(Runtime):
     format = Format.ONNX
     devices = ("cpu",)
     precisions = ("fp32", "fp64")
-    requires = (Requirement("onnx", "onnx", "onnx"),)
+    requires = (ONNX,)
     summary = "onnx.reference evaluator (reference)"
     reference_only = True
 

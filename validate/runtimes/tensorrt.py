@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from convcheck.convert.tensorrt_from_onnx import POLYGRAPHY, TENSORRT
+from convcheck.requirements import POLYGRAPHY, TENSORRT
 from convcheck.types import Artifact, Format
 from convcheck.validate.runtimes.base import Runtime
 

@@ -7,10 +7,9 @@ from typing import Any
 import numpy as np
 
 from convcheck.errors import CellFailure
-from convcheck.types import Artifact, Format, Requirement, Status
+from convcheck.requirements import TORCH
+from convcheck.types import Artifact, Format, Status
 from convcheck.validate.runtimes.base import Runtime
-
-TORCH = Requirement("torch", "torch", "torch")
 
 
 class TorchRuntime(Runtime):

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from convcheck.types import Artifact, Format, Requirement
+from convcheck.requirements import TVM
+from convcheck.types import Artifact, Format
 from convcheck.validate.runtimes.base import Runtime
 
-TVM = Requirement("tvm", "apache-tvm", "tvm")
 #: The user's own setting, read before any activate() overwrites the variable for its cell.
 _USER_THREADS = os.environ.get("TVM_NUM_THREADS")
 

@@ -1,0 +1,25 @@
+"""The packages hops and runtimes need, in one place: module checked (never imported) by `convcheck
+routes`, distribution named in messages, and the convcheck extra that installs it."""
+
+from __future__ import annotations
+
+from convcheck.types import Requirement
+
+TORCH = Requirement("torch", "torch", "torch")
+ONNX = Requirement("onnx", "onnx", "onnx")
+ONNXSCRIPT = Requirement("onnxscript", "onnxscript", "torch")
+ORT = Requirement("onnxruntime", "onnxruntime", "onnx")
+TENSORFLOW = Requirement("tensorflow", "tensorflow-cpu", "tf")
+TF2ONNX = Requirement("tf2onnx", "tf2onnx", "tf")
+TVM = Requirement("tvm", "apache-tvm", "tvm")
+OPENVINO = Requirement("openvino", "openvino", "openvino")
+COREMLTOOLS = Requirement("coremltools", "coremltools", "coreml")
+LITERT = Requirement("ai_edge_litert", "ai-edge-litert", "litert")
+LITERT_TORCH = Requirement(
+    "litert_torch", "litert-torch", "litert-torch",
+    note="in its own environment without the tvm extra: litert-torch 0.10 pins xdsl 0.28, which needs "
+         "typing-extensions<4.13, and apache-tvm-ffi needs >=4.13",
+)
+TENSORRT = Requirement("tensorrt", "tensorrt", "tensorrt",
+                       note="TensorRT's wheels download from NVIDIA's index and need a CUDA GPU")
+POLYGRAPHY = Requirement("polygraphy", "polygraphy", "tensorrt")
