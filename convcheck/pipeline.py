@@ -334,15 +334,20 @@ def compare_outputs(spec: ModelSpec, actual: list[dict[str, np.ndarray]], expect
                     precision: str) -> dict[str, Any]:
     """The cell's `parity` object over every sample; a missing output is a mismatch."""
     tol = parity_mod.Tolerance.for_precision(precision)
+    overrides = spec.tolerances.get(precision, {})
+    per_output_tol = {n: parity_mod.Tolerance(**{**vars(tol), **overrides.get(n, {})}) for n in spec.outputs}
     per_sample = []
     for got, want in zip(actual, expected):
         missing = [n for n in spec.outputs if n not in got]
         if missing:
             raise CellFailure(Status.MISMATCH.value,
                               f"output(s) {missing} missing; the runtime returned {sorted(got)}", "compare")
-        per_sample.append({n: parity_mod.compare_arrays(got[n], want[n], tol, spec.task == "classifier")
+        per_sample.append({n: parity_mod.compare_arrays(got[n], want[n], per_output_tol[n], spec.task == "classifier")
                            for n in spec.outputs})
-    return parity_mod.summarize(per_sample, tol)
+    parity = parity_mod.summarize(per_sample, tol)
+    if overrides:
+        parity["tolerance"]["per_output"] = {n: vars(t) for n, t in per_output_tol.items() if n in overrides}
+    return parity
 
 
 def new_cell(model: str, route: Route, target: Target, size: str) -> dict[str, Any]:

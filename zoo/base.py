@@ -71,6 +71,9 @@ class ModelSpec:
     given_feeds: tuple[dict[str, np.ndarray], ...] = ()
     #: Inputs of a twin that differ from `inputs` (a Keras CNN takes NHWC where its torch twin takes NCHW).
     source_inputs: dict[Format, tuple[InputSpec, ...]] = field(default_factory=dict)
+    #: Per-output tolerance overrides, per precision: {"fp32": {"logits": {"atol": 1e-3, "rtol": 1e-2}}}.
+    #: Data, so no `if model == ...` branch ever decides a verdict; say in the model's docstring why.
+    tolerances: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     @property
     def sources(self) -> tuple[Format, ...]:
