@@ -249,15 +249,18 @@ def matrix(
 
 @app.command()
 def check(
-    model: Path = typer.Argument(..., help="Your model file: an .onnx file (with its external data beside it)."),
+    model: str = typer.Argument(..., help="Your model: a .onnx file (external data beside it), a .pt2 "
+                                "(torch.export), a TorchScript archive (.pt/.ts), a .keras file, or "
+                                "package.module:factory returning (model, example_inputs)."),
     routes_: Optional[str] = typer.Option(None, "--routes", help="Comma-separated route ids starting from the "
                                           "model's format, or `all` (default: every one available here)."),
     input_: Optional[list[str]] = typer.Option(None, "--input", help="NAME:SHAPE:DTYPE[:LOW..HIGH] for an input whose "
                                                "shape the file leaves open, or to set its value range, e.g. "
                                                "ids:1x128:int64:0..30522. Repeatable."),
     inputs: Optional[Path] = typer.Option(None, "--inputs", help="A .npz with one array per input: your own data."),
-    reference: str = typer.Option("ort", "--reference", help="What the routes are compared against: `ort` (ONNX "
-                                  "Runtime CPU, optimisations off) or `onnx-reference` (the ONNX spec's evaluator)."),
+    reference: str = typer.Option("ort", "--reference", help="For ONNX files, what the routes are compared against: "
+                                  "`ort` (ONNX Runtime CPU, optimisations off) or `onnx-reference` (the ONNX spec's "
+                                  "evaluator). Other formats are compared with their own framework."),
     out: Optional[Path] = OUT_OPT,
     device: str = DEVICE_OPT,
     precision: str = PRECISION_OPT,
@@ -272,15 +275,12 @@ def check(
     from convcheck.types import Format
 
     _devices(device), _precisions(precision)
-    if model.suffix.lower() != ".onnx":
-        raise ConvcheckError(f"{model}: convcheck check reads .onnx files so far (got {model.suffix or 'no extension'}); "
-                             "export your model to ONNX, or add it to the zoo")
     choices = REFERENCE_CHOICES[Format.ONNX]
     if reference not in choices:
         raise ConvcheckError(f"unknown --reference {reference!r}: use {' or '.join(choices)}")
-    from convcheck.zoo.user_model import spec_from_onnx
+    from convcheck.zoo.user_files import spec_for_model
 
-    spec = spec_from_onnx(model, input_ or [], inputs)
+    spec = spec_for_model(model, input_ or [], inputs)
     _run_and_report([spec], routes_, device, precision, out, "full", samples, threads, bench_seconds, bench_iters,
                     tvm_tune, references={Format.ONNX: choices[reference]})
 

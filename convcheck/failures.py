@@ -43,8 +43,12 @@ OP_IN_MESSAGE: tuple[str, ...] = (
 )
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    # Exporters colour their messages for terminals; results.json and reports want plain text.
+    text = ANSI_ESCAPE.sub("", str(exc)).strip() or type(exc).__name__
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), text)
     line = f"{type(exc).__name__}: {line}" if not line.startswith(type(exc).__name__) else line
     return line[:400]

@@ -87,7 +87,7 @@ class CellRunner:
         name = self.settings.reference_runtime(source)
         runtime = runtimes.get(name)(Target(name), self.settings.threads)
         runtime.activate(self.source_artifact(spec, source))
-        count = len(spec.given_feeds) if spec.given_feeds else self.settings.samples
+        count = spec.sample_count(self.settings.samples)
         feeds = [spec.feeds(seed, fmt=source) for seed in range(count)]
         outputs = [runtime.infer(f) for f in feeds]
         runtime.deactivate()

@@ -32,8 +32,10 @@ class ExportedProgramFromTorch(Converter):
         dynamic_shapes = _dynamic_shapes(ctx) if any(s.dynamic_axes for s in ctx.input_specs) else None
         args = tuple(torch.from_numpy(_widen(ctx.example_feeds[s.name], s.dynamic_axes)) for s in ctx.input_specs)
         captured = io.StringIO()
+        program = getattr(model, "exported_program", None)  # a user's .pt2: keep it as given
         with contextlib.redirect_stdout(captured):
-            program = torch.export.export(model, args, dynamic_shapes=dynamic_shapes)
+            if program is None:
+                program = torch.export.export(model, args, dynamic_shapes=dynamic_shapes)
         ctx.log.extend(line for line in captured.getvalue().splitlines() if line.strip())
         out_dir = ctx.workdir / "exported_program"
         out_dir.mkdir(parents=True, exist_ok=True)

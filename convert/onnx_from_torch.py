@@ -66,7 +66,12 @@ class OnnxFromTorch(Converter):
         captured = io.StringIO()
         with contextlib.redirect_stdout(captured), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            torch.onnx.export(model, args, str(path), **kwargs)
+            # A user's .pt2 is already an ExportedProgram: the dynamo exporter takes it as is (its
+            # dynamic dims included) instead of tracing the module again.
+            program = getattr(model, "exported_program", None) if self.dynamo else None
+            if program is not None:
+                kwargs.pop("dynamic_axes", None)
+            torch.onnx.export(program if program is not None else model, args, str(path), **kwargs)
         ctx.log.extend(line for line in captured.getvalue().splitlines() if line.strip())
         ctx.log.extend(f"warning: {w.message}" for w in caught[:20])
         import onnx

@@ -32,12 +32,12 @@ def save_ir(model: Any, ctx: ConvertContext, metadata: dict[str, Any]) -> Artifa
     """Name the IR's inputs/outputs as the model declares them and save it uncompressed."""
     import openvino as ov
 
+    # Exactly the declared name: OpenVINO's torch front end names inputs after forward()'s arguments
+    # ("input"), and a port with several names answers get_any_name() with whichever sorts first.
     for port, spec in zip(model.inputs, ctx.input_specs):
-        if spec.name not in port.get_names():
-            port.get_tensor().set_names({spec.name, *port.get_names()})
+        port.get_tensor().set_names({spec.name})
     for port, name in zip(model.outputs, ctx.output_names):
-        if name not in port.get_names():
-            port.get_tensor().set_names({name, *port.get_names()})
+        port.get_tensor().set_names({name})
     out_dir = ctx.workdir / "openvino"
     out_dir.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, str(out_dir / "model.xml"), compress_to_fp16=False)

@@ -69,8 +69,13 @@ class ModelSpec:
     file_members: tuple[str, ...] = ()
     #: The user's own inputs (`--inputs data.npz`): used instead of seeded samples.
     given_feeds: tuple[dict[str, np.ndarray], ...] = ()
+    #: True when `given_feeds` are examples (a factory's), not data: seeded samples follow them.
+    given_are_examples: bool = False
     #: Inputs of a twin that differ from `inputs` (a Keras CNN takes NHWC where its torch twin takes NCHW).
     source_inputs: dict[Format, tuple[InputSpec, ...]] = field(default_factory=dict)
+    #: A user's model loaded by a builder (a .pt2, .keras or TorchScript file, a `module:factory`): the
+    #: builder is called with this instead of a size, and the model's fingerprint is that file's digest.
+    builder_arg: str = ""
     #: Per-output tolerance overrides, per precision: {"fp32": {"logits": {"atol": 1e-3, "rtol": 1e-2}}}.
     #: Data, so no `if model == ...` branch ever decides a verdict; say in the model's docstring why.
     tolerances: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
@@ -79,12 +84,16 @@ class ModelSpec:
     def sources(self) -> tuple[Format, ...]:
         return tuple(self.builders) + tuple(f for f in self.files if f not in self.builders)
 
+    def sample_count(self, requested: int) -> int:
+        """The user's data is used as given; examples and seeded samples follow --samples."""
+        return len(self.given_feeds) if self.given_feeds and not self.given_are_examples else requested
+
     def inputs_for(self, fmt: Format | None) -> tuple[InputSpec, ...]:
         return self.source_inputs.get(fmt, self.inputs) if fmt is not None else self.inputs
 
     def feeds(self, seed: int, batch: int | None = None, fmt: Format | None = None) -> dict[str, np.ndarray]:
         """One sample: the user's own data when given, else seeded draws from each input's range."""
-        if self.given_feeds:
+        if self.given_feeds and (seed < len(self.given_feeds) or not self.given_are_examples):
             return self.given_feeds[seed % len(self.given_feeds)]
         rng = np.random.default_rng(seed)
         return {spec.name: spec.sample(rng, batch or self.batch) for spec in self.inputs_for(fmt)}
@@ -97,6 +106,10 @@ class ModelSpec:
                             metadata={"model": self.name, "user_file": True, "members": list(self.file_members)})
         if fmt not in self.builders:
             raise ValueError(f"model {self.name!r} has no {fmt.value} source")
+        if self.builder_arg:
+            return Artifact(format=fmt, path=None, sha256=self.fingerprint(fmt, size),
+                            metadata={"model": self.name, "size": self.builder_arg, "builder": self.builders[fmt],
+                                      "user_model": self.builder_arg})
         if size not in self.sizes:
             raise ValueError(f"model {self.name!r} has no size {size!r} (sizes: {', '.join(self.sizes)})")
         return Artifact(
@@ -108,6 +121,9 @@ class ModelSpec:
 
     def fingerprint(self, fmt: Format, size: str) -> str:
         """Identifies the model's code, size and input declaration (weights are seeded by the code)."""
+        if self.builder_arg and Path(self.builder_arg).exists():
+            digest, _ = _digest_file(Path(self.builder_arg), (), Path(self.builder_arg).stat().st_mtime_ns)
+            return digest
         builder = load_dotted(self.builders[fmt])
         source = inspect.getsource(inspect.getmodule(builder))  # type: ignore[arg-type]
         h = hashlib.sha256(source.encode())
@@ -122,8 +138,8 @@ def _digest_file(path: Path, members: tuple[str, ...], mtime_ns: int) -> tuple[s
 
 
 @lru_cache(maxsize=8)
-def _build(builder_path: str, size: str) -> Any:
-    return load_dotted(builder_path)(size)  # type: ignore[operator]
+def _build(builder_path: str, size_or_arg: str) -> Any:
+    return load_dotted(builder_path)(size_or_arg)  # type: ignore[operator]
 
 
 def materialize(artifact: Artifact) -> Any:

@@ -1,0 +1,272 @@
+"""The user's own model in the formats they already have, as a ModelSpec.
+
+| given | source format | loaded with |
+|---|---|---|
+| `model.onnx` | onnx | see zoo/user_model.py |
+| `model.pt2` | torch | `torch.export.load(...).module()` |
+| `model.pt` / `.ts` (TorchScript) | torch | `torch.jit.load` (an archive, never a pickle) |
+| `model.keras` | keras | `keras.models.load_model(..., safe_mode=True)` (no lambda deserialisation) |
+| `package.module:factory` | torch or keras | the factory returns `(model, example_inputs)` |
+
+Loading is safe: no arbitrary unpickling anywhere (TorchScript and `.pt2` are archives, `.keras` is
+loaded in safe mode). A `module:factory` is code the user chose to run.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convcheck.errors import ConvcheckError
+from convcheck.types import Format
+from convcheck.zoo.base import InputSpec, ModelSpec
+from convcheck.zoo.user_model import INPUT_SYNTAX, parse_input_option, spec_from_onnx
+
+ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+SUPPORTED = ".onnx, .pt2, TorchScript (.pt/.ts), .keras, or package.module:factory"
+
+
+def spec_for_model(given: str, overrides: list[str], npz: Path | None) -> ModelSpec:
+    """The ModelSpec for `convcheck check GIVEN`; a one-line ConvcheckError for anything unusable."""
+    path = Path(given)
+    if not path.exists() and ENTRY_POINT.match(given):
+        return _from_factory(given, overrides, npz)
+    if not path.exists():
+        raise ConvcheckError(f"{given}: no such file (give a model file: {SUPPORTED})")
+    if path.is_dir():
+        if (path / "saved_model.pb").exists():
+            raise ConvcheckError(f"{given}: TensorFlow SavedModel folders are not supported by `check` yet; "
+                                 "save the Keras model as .keras, or export it to ONNX")
+        raise ConvcheckError(f"{given}: is a folder; give a model file: {SUPPORTED}")
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return spec_from_onnx(path, overrides, npz)
+    if suffix == ".pt2":
+        return _from_exported_program(path, overrides, npz)
+    if suffix in (".pt", ".ts", ".jit", ".torchscript"):
+        return _from_torchscript(path, overrides, npz)
+    if suffix == ".keras":
+        return _from_keras(path, overrides, npz)
+    if suffix == ".tflite":
+        raise ConvcheckError(f"{given}: running a .tflite file on its own is not supported by `check` yet; "
+                             "give the source model (.keras) instead")
+    raise ConvcheckError(f"{given}: unknown model format {suffix or '(no extension)'}; convcheck reads {SUPPORTED}")
+
+
+# -- loaders: builders called with the file path (zoo.base.materialize) ------------------------------
+def load_exported_program(path: str) -> Any:
+    import torch
+
+    class ProgramModule(torch.nn.Module):
+        """`ExportedProgram.module()` refuses `.eval()` / `.train()`; every route calls them."""
+
+        def __init__(self, program: Any) -> None:
+            super().__init__()
+            self.exported_program = program  # hops that take a program (ONNX dynamo, .pt2) use it as is
+            self.program = program.module()
+
+        def train(self, mode: bool = True) -> "ProgramModule":
+            self.training = mode  # an exported program is already in inference form: nothing to switch
+            return self
+
+        def forward(self, *args: Any) -> Any:
+            return self.program(*args)
+
+    return ProgramModule(torch.export.load(path))
+
+
+def load_torchscript(path: str) -> Any:
+    import torch
+
+    return torch.jit.load(path, map_location="cpu").eval()
+
+
+def load_keras(path: str) -> Any:
+    from convcheck.zoo.keras_init import quiet_tensorflow
+
+    quiet_tensorflow()
+    import keras
+
+    return keras.models.load_model(path, safe_mode=True, compile=False)
+
+
+def load_factory(entry: str) -> Any:
+    return _call_factory(entry)[0]
+
+
+# -- specs ---------------------------------------------------------------------------------------------
+def _spec(path_or_entry: str, fmt: Format, builder: str, inputs: list[InputSpec], outputs: list[str],
+          npz: Path | None) -> ModelSpec:
+    from convcheck.zoo.user_model import _load_npz
+
+    return ModelSpec(
+        name=Path(path_or_entry).stem if ":" not in path_or_entry else path_or_entry.rsplit(":", 1)[1],
+        description=f"user model {path_or_entry}",
+        task="unknown",
+        inputs=tuple(inputs),
+        outputs=tuple(outputs),
+        builders={fmt: f"convcheck.zoo.user_files:{builder}"},
+        sizes=("full",),
+        batch=max((i.shape[0] for i in inputs if i.shape), default=1),
+        builder_arg=str(Path(path_or_entry).resolve()) if ":" not in path_or_entry else path_or_entry,
+        given_feeds=_load_npz(npz, inputs) if npz else (),
+    )
+
+
+def _readable(path: Path, what: str, load: Any) -> Any:
+    try:
+        return load(str(path))
+    except ConvcheckError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file is the user's input, not our bug
+        raise ConvcheckError(f"{path}: not a readable {what} ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
+
+
+def _from_exported_program(path: Path, overrides: list[str], npz: Path | None) -> ModelSpec:
+    import torch
+
+    program = _readable(path, "torch.export program (.pt2)", torch.export.load)
+    given = {s.name: s for s in map(parse_input_option, overrides)}
+    placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
+    ranges = {str(k): v for k, v in program.range_constraints.items()}
+    inputs = []
+    for name in program.graph_signature.user_inputs:
+        if name in given:
+            inputs.append(given.pop(name))
+            continue
+        val = placeholders[name].meta.get("val")
+        shape, dynamic = [], {}
+        for axis, dim in enumerate(val.shape):
+            if isinstance(dim, int):
+                shape.append(dim)
+                continue
+            lower = getattr(ranges.get(str(dim)), "lower", 1)
+            shape.append(max(1, int(lower)) if str(lower).lstrip("-").isdigit() else 1)
+            dynamic[axis] = str(dim)
+        dtype = str(val.dtype).replace("torch.", "")
+        inputs.append(_input(name, tuple(shape), dtype, dynamic))
+    _no_leftovers(given, path, [i.name for i in inputs])
+    outputs = [str(o) for o in program.graph_signature.user_outputs]
+    return _spec(str(path), Format.TORCH, "load_exported_program", inputs, outputs, npz)
+
+
+def _from_torchscript(path: Path, overrides: list[str], npz: Path | None) -> ModelSpec:
+    module = _readable(path, "TorchScript archive (save it with torch.jit.save; convcheck never unpickles "
+                       "arbitrary .pt files)", load_torchscript)
+    names = [a.name for a in module.forward.schema.arguments[1:]]
+    given = {s.name: s for s in map(parse_input_option, overrides)}
+    missing = [n for n in names if n not in given]
+    if missing:
+        raise ConvcheckError(f"{path.name}: TorchScript does not record input shapes; give --input for "
+                             f"{', '.join(missing)} ({INPUT_SYNTAX})")
+    inputs = [given.pop(n) for n in names]
+    _no_leftovers(given, path, names)
+    outputs = _count_torch_outputs(module, inputs)
+    return _spec(str(path), Format.TORCH, "load_torchscript", inputs, outputs, npz)
+
+
+def _from_keras(path: Path, overrides: list[str], npz: Path | None) -> ModelSpec:
+    model = _readable(path, "Keras model (.keras)", load_keras)
+    given = {s.name: s for s in map(parse_input_option, overrides)}
+    inputs = []
+    for tensor in model.inputs:
+        name = tensor.name
+        if name in given:
+            inputs.append(given.pop(name))
+            continue
+        shape, dynamic = [], {}
+        for axis, dim in enumerate(tensor.shape):
+            if dim is None and axis == 0:
+                shape.append(1)
+                dynamic[axis] = "batch"
+            elif dim is None:
+                raise ConvcheckError(f"{path.name}: input {name!r} has an open dimension {axis}; give its size "
+                                     f"with --input ({INPUT_SYNTAX})")
+            else:
+                shape.append(int(dim))
+        inputs.append(_input(name, tuple(shape), str(tensor.dtype), dynamic))
+    _no_leftovers(given, path, [i.name for i in inputs])
+    outputs = list(getattr(model, "output_names", None) or [f"output_{i}" for i in range(len(model.outputs))])
+    return _spec(str(path), Format.KERAS, "load_keras", inputs, outputs, npz)
+
+
+def _from_factory(entry: str, overrides: list[str], npz: Path | None) -> ModelSpec:
+    model, examples = _call_factory(entry)
+    framework = type(model).__module__.split(".")[0]
+    if not isinstance(examples, dict):
+        examples = {f"input_{i}": e for i, e in enumerate(examples if isinstance(examples, (tuple, list)) else [examples])}
+    arrays = {k: np.asarray(v.detach().numpy() if hasattr(v, "detach") else v) for k, v in examples.items()}
+    given = {s.name: s for s in map(parse_input_option, overrides)}
+    inputs = [given.pop(k, None) or _input(k, a.shape, str(a.dtype), {}) for k, a in arrays.items()]
+    _no_leftovers(given, Path(entry), list(arrays))
+    if framework == "torch":
+        outputs = _count_torch_outputs(model, inputs)
+        fmt = Format.TORCH
+    elif framework in ("keras", "tensorflow", "tf_keras"):
+        outputs = list(getattr(model, "output_names", None) or ["output_0"])
+        fmt = Format.KERAS
+    else:
+        raise ConvcheckError(f"{entry}: returned a {type(model).__module__}.{type(model).__name__}; "
+                             "convcheck takes a torch.nn.Module or a keras.Model")
+    spec = _spec(entry, fmt, "load_factory", inputs, outputs, npz)
+    return spec if npz else _with_feeds(spec, arrays)
+
+
+def _call_factory(entry: str) -> tuple[Any, Any]:
+    from convcheck.registry import load_dotted
+
+    try:
+        factory = load_dotted(entry)
+    except (ImportError, ValueError) as exc:
+        raise ConvcheckError(f"{entry}: cannot import the factory ({exc})") from None
+    result = factory()
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise ConvcheckError(f"{entry}: the factory must return (model, example_inputs), got {type(result).__name__}")
+    return result
+
+
+def _with_feeds(spec: ModelSpec, arrays: dict[str, np.ndarray]) -> ModelSpec:
+    """The factory's own example inputs are the first sample; seeded draws fitted to them follow."""
+    import dataclasses
+
+    fitted = tuple(_fitted(i, arrays[i.name]) for i in spec.inputs)
+    return dataclasses.replace(spec, inputs=fitted, given_feeds=(arrays,), given_are_examples=True)
+
+
+def _fitted(spec: InputSpec, example: np.ndarray) -> InputSpec:
+    """Draw like the example: N(mean, std) for floats, the example's integer range for ints."""
+    import dataclasses
+
+    if np.issubdtype(example.dtype, np.floating):
+        return dataclasses.replace(spec, distribution="normal", low=float(example.mean()),
+                                   high=float(example.std()) or 1.0)
+    if np.issubdtype(example.dtype, np.integer):
+        return dataclasses.replace(spec, distribution="int", low=float(example.min()), high=float(example.max()) + 1)
+    return spec
+
+
+def _input(name: str, shape: tuple[int, ...], dtype: str, dynamic: dict[int, str]) -> InputSpec:
+    from convcheck.zoo.user_model import _default_range
+
+    low, high, dist = _default_range(dtype)
+    return InputSpec(name, tuple(int(d) for d in shape), dtype, dist, low, high, dynamic)
+
+
+def _no_leftovers(given: dict[str, InputSpec], path: Path, names: list[str]) -> None:
+    if given:
+        raise ConvcheckError(f"--input names {', '.join(given)} not in {path.name} (its inputs: {', '.join(names)})")
+
+
+def _count_torch_outputs(module: Any, inputs: list[InputSpec]) -> list[str]:
+    """torch formats do not name outputs: run once and call them output_0.. (or `output`)."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    args = [torch.from_numpy(i.sample(rng)) for i in inputs]
+    with torch.no_grad():
+        out = module(*args)
+    count = len(out) if isinstance(out, (tuple, list)) else 1
+    return ["output"] if count == 1 else [f"output_{i}" for i in range(count)]
