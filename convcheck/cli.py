@@ -109,12 +109,12 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print machine-rea
         console.print_json(json.dumps(rows))
         return
     table = Table(title="model zoo")
-    for col in ("model", "sources", "task", "inputs", "outputs", "description"):
+    for col in ("model", "sources", "task", "sizes", "inputs", "outputs", "description"):
         table.add_column(col)
     for r in rows:
         # Text, not markup: names and descriptions may contain brackets ("[batch]", "x[0]").
-        table.add_row(*(Text(v) for v in (r["model"], ",".join(r["sources"]), r["task"], " ".join(r["inputs"]),
-                                          ",".join(r["outputs"]), r["description"])))
+        table.add_row(*(Text(v) for v in (r["model"], ",".join(r["sources"]), r["task"], ",".join(r["sizes"]),
+                                          " ".join(r["inputs"]), ",".join(r["outputs"]), r["description"])))
     console.print(table)
 
 
