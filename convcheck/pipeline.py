@@ -88,7 +88,7 @@ class CellRunner:
         runtime = runtimes.get(name)(Target(name), self.settings.threads)
         runtime.activate(self.source_artifact(spec, source))
         count = spec.sample_count(self.settings.samples)
-        feeds = [spec.feeds(seed, fmt=source) for seed in range(count)]
+        feeds = [spec.feeds(seed, fmt=source, size=self.settings.size) for seed in range(count)]
         outputs = [runtime.infer(f) for f in feeds]
         runtime.deactivate()
         vacuous: dict[str, str] = {}
@@ -107,7 +107,7 @@ class CellRunner:
 
     def source_artifact(self, spec: ModelSpec, source: Format) -> Artifact:
         art = spec.source_artifact(source, self.settings.size)
-        art.metadata["input_names"] = [i.name for i in spec.inputs_for(source)]
+        art.metadata["input_names"] = [i.name for i in spec.inputs_for(source, self.settings.size)]
         art.metadata["output_names"] = list(spec.outputs)
         return art
 
@@ -141,7 +141,7 @@ class CellRunner:
         if target_bound:
             folder += f"-{target.device}-{target.precision}"
         ctx = ConvertContext(self.settings.workdir / "artifacts" / spec.name / folder,
-                             list(spec.inputs_for(source)),
+                             list(spec.inputs_for(source, self.settings.size)),
                              list(spec.outputs), ref.feeds[0], target=target,
                              settings=dict(self.settings.hop_settings))
         started = time.perf_counter()

@@ -28,7 +28,9 @@ class InputSpec:
     shape: tuple[int, ...]
     dtype: str = "float32"
     # Value range: "normal" draws N(mean=low, std=high); "uniform" draws in [low, high); "int" draws
-    # integers in [low, high) (token ids below the vocabulary size, category codes).
+    # integers in [low, high) (token ids below the vocabulary size, category codes); "mask" gives each
+    # row ones then zeros along the last axis, its valid length a fraction in [low, high] of the axis
+    # (the padding pattern of a real attention mask).
     distribution: str = "normal"
     low: float = 0.0
     high: float = 1.0
@@ -44,6 +46,11 @@ class InputSpec:
             arr = rng.uniform(self.low, self.high, size=shape)
         elif self.distribution == "int":
             arr = rng.integers(int(self.low), int(self.high), size=shape)
+        elif self.distribution == "mask":
+            length = shape[-1]
+            valid = rng.integers(max(1, round(self.low * length)), round(self.high * length) + 1,
+                                 size=(*shape[:-1], 1))
+            arr = np.arange(length) < valid
         else:
             raise ValueError(f"input {self.name!r}: unknown distribution {self.distribution!r}")
         return arr.astype(self.dtype)
@@ -73,6 +80,8 @@ class ModelSpec:
     given_are_examples: bool = False
     #: Inputs of a twin that differ from `inputs` (a Keras CNN takes NHWC where its torch twin takes NCHW).
     source_inputs: dict[Format, tuple[InputSpec, ...]] = field(default_factory=dict)
+    #: Inputs of a size that differ from `inputs` (token ids below the tiny model's smaller vocabulary).
+    size_inputs: dict[str, tuple[InputSpec, ...]] = field(default_factory=dict)
     #: A user's model loaded by a builder (a .pt2, .keras or TorchScript file, a `module:factory`): the
     #: builder is called with this instead of a size, and the model's fingerprint is that file's digest.
     builder_arg: str = ""
@@ -88,15 +97,18 @@ class ModelSpec:
         """The user's data is used as given; examples and seeded samples follow --samples."""
         return len(self.given_feeds) if self.given_feeds and not self.given_are_examples else requested
 
-    def inputs_for(self, fmt: Format | None) -> tuple[InputSpec, ...]:
-        return self.source_inputs.get(fmt, self.inputs) if fmt is not None else self.inputs
+    def inputs_for(self, fmt: Format | None, size: str | None = None) -> tuple[InputSpec, ...]:
+        if fmt is not None and fmt in self.source_inputs:
+            return self.source_inputs[fmt]
+        return self.size_inputs.get(size, self.inputs) if size is not None else self.inputs
 
-    def feeds(self, seed: int, batch: int | None = None, fmt: Format | None = None) -> dict[str, np.ndarray]:
+    def feeds(self, seed: int, batch: int | None = None, fmt: Format | None = None,
+              size: str | None = None) -> dict[str, np.ndarray]:
         """One sample: the user's own data when given, else seeded draws from each input's range."""
         if self.given_feeds and (seed < len(self.given_feeds) or not self.given_are_examples):
             return self.given_feeds[seed % len(self.given_feeds)]
         rng = np.random.default_rng(seed)
-        return {spec.name: spec.sample(rng, batch or self.batch) for spec in self.inputs_for(fmt)}
+        return {spec.name: spec.sample(rng, batch or self.batch) for spec in self.inputs_for(fmt, size)}
 
     def source_artifact(self, fmt: Format, size: str) -> Artifact:
         if fmt in self.files:
@@ -127,7 +139,7 @@ class ModelSpec:
         builder = load_dotted(self.builders[fmt])
         source = inspect.getsource(inspect.getmodule(builder))  # type: ignore[arg-type]
         h = hashlib.sha256(source.encode())
-        h.update(repr((self.name, size, self.inputs_for(fmt), self.outputs, self.batch)).encode())
+        h.update(repr((self.name, size, self.inputs_for(fmt, size), self.outputs, self.batch)).encode())
         return h.hexdigest()
 
 

@@ -7,16 +7,14 @@ first token) and a classification head. Outputs: `logits` (3 classes) and `last_
 Full: 4 layers, hidden 256, 4 heads, vocab 30522, 512 positions (~11 M parameters). Tiny: 2 layers,
 hidden 64, 2 heads, vocab 1000, 128 positions.
 
-Inputs are [batch, 128] for both sizes and token ids are drawn in [0, 1000) (the tiny vocabulary):
-a ModelSpec has one input declaration for all sizes, so the tiny model cannot get a shorter
-sequence or the full model ids above 1000 (see the InputSpec/ModelSpec extension proposed with it).
+Inputs are [batch, 128] for both sizes; token ids are drawn below each size's own vocabulary
+(full: 30522, tiny: 1000, through `size_inputs`).
 
 The Keras twin is the same architecture in Keras 3 layers (MultiHeadAttention, LayerNormalization,
 Dense(activation="gelu"), i.e. exact GELU: tf2onnx cannot convert its `Erfc`, a real finding).
 
-`attention_mask` is drawn all ones (int in [1, 2)): InputSpec's "int" distribution cannot say
-"mostly ones, a padded tail". The mask still enters the graph as an input (so no exporter can fold
-it away), but padded positions are not exercised.
+`attention_mask` is padded like a real batch (InputSpec "mask": each row keeps 50-100% of its
+tokens, the tail is 0), so the masking path is exercised, not folded into a constant.
 
 Signal: seeded weights, embeddings N(0, 1) (torch) so attention scores spread; logits, not softmax.
 """
@@ -35,16 +33,18 @@ CONFIG = {  # layers, hidden, heads, ffn, vocab, positions
     "full": (4, 256, 4, 1024, 30522, 512),
     "tiny": (2, 64, 2, 128, 1000, SEQ),
 }
-ID_HIGH = CONFIG["tiny"][4]  # ids valid for both sizes
+ID_HIGH = CONFIG["tiny"][4]  # the tiny vocabulary
 
 
 SPEC = ModelSpec(
     name="bert_encoder",
     description="BERT-style encoder: token ids + attention mask -> 3 class logits and last_hidden_state",
     task="classifier",
-    inputs=(InputSpec("input_ids", (1, SEQ), "int64", "int", 0, ID_HIGH, {0: "batch"}),
-            # all ones: see the module docstring
-            InputSpec("attention_mask", (1, SEQ), "int64", "int", 1, 2, {0: "batch"})),
+    inputs=(InputSpec("input_ids", (1, SEQ), "int64", "int", 0, CONFIG["full"][4], {0: "batch"}),
+            # Padded like real batches: each row keeps 50-100% of its tokens, the rest is masked out.
+            InputSpec("attention_mask", (1, SEQ), "int64", "mask", 0.5, 1.0, {0: "batch"})),
+    size_inputs={"tiny": (InputSpec("input_ids", (1, SEQ), "int64", "int", 0, ID_HIGH, {0: "batch"}),
+                          InputSpec("attention_mask", (1, SEQ), "int64", "mask", 0.5, 1.0, {0: "batch"}))},
     outputs=("logits", "last_hidden_state"),
     builders={Format.TORCH: "convcheck.zoo.bert_encoder:build_torch",
               Format.KERAS: "convcheck.zoo.bert_encoder:build_keras"},

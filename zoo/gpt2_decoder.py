@@ -6,8 +6,8 @@ head tied to the token embedding. Output: `logits` [batch, seq, vocab].
 Full: 4 layers, hidden 256, 4 heads, vocab 50257, 512 positions (~16 M parameters). Tiny: 2
 layers, hidden 64, 2 heads, vocab 1000, 128 positions. torch only.
 
-Inputs are [batch, 128] for both sizes and token ids are drawn in [0, 1000) (the tiny vocabulary):
-a ModelSpec has one input declaration for all sizes.
+Inputs are [batch, 128] for both sizes; token ids are drawn below each size's own vocabulary
+(full: 50257, tiny: 1000, through `size_inputs`).
 
 Signal: seeded weights; embeddings N(0, 0.1) (the tied head then gives logits of spread ~1 instead
 of ~sqrt(hidden)); torch's default Linear init keeps attention neither uniform nor one-hot.
@@ -27,13 +27,14 @@ CONFIG = {  # layers, hidden, heads, vocab, positions
     "full": (4, 256, 4, 50257, 512),
     "tiny": (2, 64, 2, 1000, SEQ),
 }
-ID_HIGH = CONFIG["tiny"][3]
+ID_HIGH = CONFIG["tiny"][3]  # the tiny vocabulary
 
 SPEC = ModelSpec(
     name="gpt2_decoder",
     description="GPT-2-style causal decoder: token ids -> next-token logits over the vocabulary",
     task="classifier",
-    inputs=(InputSpec("input_ids", (1, SEQ), "int64", "int", 0, ID_HIGH, {0: "batch"}),),
+    inputs=(InputSpec("input_ids", (1, SEQ), "int64", "int", 0, CONFIG["full"][3], {0: "batch"}),),
+    size_inputs={"tiny": (InputSpec("input_ids", (1, SEQ), "int64", "int", 0, ID_HIGH, {0: "batch"}),)},
     outputs=("logits",),
     builders={Format.TORCH: "convcheck.zoo.gpt2_decoder:build_torch"},
     batch=1,

@@ -2,7 +2,7 @@
 
 Full: vocab 20000, embedding 128, two stacked LSTM layers of 256 units (~3.4 M parameters). Tiny:
 vocab 1000, embedding 32, one LSTM layer of 32 units. Logits from the last layer's final hidden
-state. Inputs are [batch, 64] for both sizes with ids in [0, 1000) (one input declaration per spec).
+state. Inputs are [batch, 64] for both sizes with ids below each size's vocabulary (`size_inputs`).
 
 The Keras twin uses `keras.layers.LSTM` with its defaults (no `unroll=True`): TFLite needs Select
 TF (Flex) ops for it, TVM's ONNX frontend has no LSTM, TVM's from_exported_program computes wrong
@@ -23,13 +23,14 @@ SEED = 1997
 SEQ = 64
 N_CLASSES = 5
 CONFIG = {"full": (20000, 128, 256, 2), "tiny": (1000, 32, 32, 1)}  # vocab, embedding, units, layers
-ID_HIGH = CONFIG["tiny"][0]
+ID_HIGH = CONFIG["tiny"][0]  # the tiny vocabulary
 
 SPEC = ModelSpec(
     name="lstm_classifier",
     description="LSTM text classifier: token ids -> embedding -> LSTM -> 5 class logits",
     task="classifier",
-    inputs=(InputSpec("input_ids", (1, SEQ), "int64", "int", 0, ID_HIGH, {0: "batch"}),),
+    inputs=(InputSpec("input_ids", (1, SEQ), "int64", "int", 0, CONFIG["full"][0], {0: "batch"}),),
+    size_inputs={"tiny": (InputSpec("input_ids", (1, SEQ), "int64", "int", 0, ID_HIGH, {0: "batch"}),)},
     outputs=("logits",),
     builders={Format.TORCH: "convcheck.zoo.lstm_classifier:build_torch",
               Format.KERAS: "convcheck.zoo.lstm_classifier:build_keras"},

@@ -26,10 +26,10 @@ def test_reference_outputs_vary(name, fmt, size):
 
     spec = models.get(name)
     art = spec.source_artifact(fmt, size)
-    art.metadata.update(input_names=[i.name for i in spec.inputs_for(fmt)], output_names=list(spec.outputs))
+    art.metadata.update(input_names=[i.name for i in spec.inputs_for(fmt, size)], output_names=list(spec.outputs))
     rt = runtimes.get(SOURCES[fmt])(Target(SOURCES[fmt]))
     rt.activate(art)
-    y1, y2 = rt.infer(spec.feeds(0, fmt=fmt)), rt.infer(spec.feeds(1, fmt=fmt))
+    y1, y2 = rt.infer(spec.feeds(0, fmt=fmt, size=size)), rt.infer(spec.feeds(1, fmt=fmt, size=size))
     for out in spec.outputs:
         assert signal_problem(y1[out]) is None, f"{name}/{out}: {signal_problem(y1[out])}"
         assert float(np.std(y1[out])) >= MIN_STD, f"{name}/{out} barely varies"
