@@ -235,6 +235,11 @@ def matrix(
     bench_seconds: float = BENCH_SECONDS_OPT,
     bench_iters: int = BENCH_ITERS_OPT,
     tvm_tune: int = TVM_TUNE_OPT,
+    model_file: Optional[list[str]] = typer.Option(None, "--model-file", help="Your own model (any format "
+                                                   "`convcheck check` reads) added to the matrix; repeatable. With "
+                                                   "--model-file and no --models, only your models run."),
+    input_: Optional[list[str]] = typer.Option(None, "--input", help="NAME:SHAPE:DTYPE[:LOW..HIGH] for --model-file "
+                                               "inputs the file leaves open. Repeatable."),
 ) -> None:
     """Run zoo models x routes: convert, run, compare with the source framework, time. Writes results.json."""
     from convcheck.matrix import select_models
@@ -242,7 +247,11 @@ def matrix(
     if size not in ("full", "tiny"):
         raise ConvcheckError(f"unknown size {size!r}: use full or tiny")
     _devices(device), _precisions(precision)  # usage errors before any work
-    specs = select_models(models_)
+    specs = select_models(models_) if models_ or not model_file else []
+    if model_file:
+        from convcheck.zoo.user_files import spec_for_model
+
+        specs += [spec_for_model(f, input_ or [], None) for f in model_file]
     _run_and_report(specs, routes_, device, precision, out, size, samples, threads, bench_seconds, bench_iters,
                     tvm_tune)
 

@@ -97,3 +97,16 @@ def test_unusable_model_is_one_line_exit_2(files, given, expected):
     proc, _ = check(files, given)
     assert proc.returncode == 2
     assert expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_matrix_takes_a_model_file_beside_the_zoo(files):
+    out = files / "mf"
+    env = dict(os.environ, PYTHONPATH=f"{files}{os.pathsep}{REPO}", COLUMNS="200")
+    proc = subprocess.run([sys.executable, "-m", "convcheck", "matrix", "--model-file", "cnn.pt2", "--models",
+                           "mlp_tabular", "--routes", "torch/onnx/ort", "--size", "tiny", "--samples", "2",
+                           "--bench-seconds", "0.02", "--out", str(out)], capture_output=True, text=True, cwd=files,
+                          env=env, timeout=600, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    assert sorted(c["model"] for c in cells) == ["cnn", "mlp_tabular"]
+    assert all(c["status"] == "pass" for c in cells)
