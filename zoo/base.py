@@ -137,10 +137,27 @@ class ModelSpec:
             digest, _ = _digest_file(Path(self.builder_arg), (), Path(self.builder_arg).stat().st_mtime_ns)
             return digest
         builder = load_dotted(self.builders[fmt])
-        source = inspect.getsource(inspect.getmodule(builder))  # type: ignore[arg-type]
-        h = hashlib.sha256(source.encode())
+        h = hashlib.sha256(_zoo_sources(inspect.getmodule(builder).__name__).encode())  # type: ignore[union-attr]
         h.update(repr((self.name, size, self.inputs_for(fmt, size), self.outputs, self.batch)).encode())
         return h.hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _zoo_sources(module_name: str) -> str:
+    """The builder's module and every zoo module it imports (shared blocks, init helpers), so that
+    editing a shared block changes the fingerprint of every model built with it."""
+    import importlib
+    import re
+
+    seen: dict[str, str] = {}
+    pending = [module_name]
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen[name] = inspect.getsource(importlib.import_module(name))
+        pending += re.findall(r"from (convcheck\.zoo\.\w+) import", seen[name])
+    return "".join(seen[n] for n in sorted(seen))
 
 
 @lru_cache(maxsize=32)
