@@ -156,3 +156,38 @@ def k_inverted_residual(x: Any, cin: int, cout: int, expand: int, k: int, stride
         x = keras.layers.Multiply()([x, s])
     x = k_conv_bn(x, cout, 1)
     return keras.layers.Add()([inp, x]) if stride == 1 and cin == cout else x
+
+
+def t_mbconv_net(blocks: list[tuple[int, int, int, int, int]], head: int, act: Any, se_ratio: float, seed: int,
+                 resolution: int, n_classes: int) -> Any:
+    """MobileNetV2 / EfficientNet body: stem, MBConv blocks (cin, cout, expand, kernel, stride), 1x1
+    head, global pool, classifier; BatchNorm recalibrated. `act` is an activation class (nn.SiLU)."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = [t_conv_bn(3, blocks[0][0], 3, 2, act=act())]
+    layers += [t_inverted_residual(cin, cout, e, k, s, act, se_ratio) for cin, cout, e, k, s in blocks]
+    layers.append(t_conv_bn(blocks[-1][1], head, 1, act=act()))
+    model = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(head, n_classes))
+    return t_recalibrate(model, seed, resolution)
+
+
+def k_mbconv_net(blocks: list[tuple[int, int, int, int, int]], head: int, act: str, se_ratio: float, seed: int,
+                 resolution: int, n_classes: int, name: str) -> Any:
+    """The Keras twin of `t_mbconv_net` (NHWC input named `image`)."""
+    from convcheck.zoo.keras_init import quiet_tensorflow
+
+    quiet_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    x = inputs = keras.Input((resolution, resolution, 3), name="image")
+    x = k_conv_bn(x, blocks[0][0], 3, 2, act=act)
+    for cin, cout, e, k, s in blocks:
+        x = k_inverted_residual(x, cin, cout, e, k, s, act, se_ratio)
+    x = k_conv_bn(x, head, 1, act=act)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(n_classes, name="logits")(x), name=name)
+    return k_recalibrate(model, seed, resolution)
+

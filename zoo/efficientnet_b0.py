@@ -45,35 +45,15 @@ def _blocks(size: str) -> list[tuple[int, int, int, int, int]]:
 
 
 def build_torch(size: str) -> Any:
-    import torch
     from torch import nn
 
-    from convcheck.zoo.blocks import t_conv_bn, t_inverted_residual, t_recalibrate
+    from convcheck.zoo.blocks import t_mbconv_net
 
-    torch.manual_seed(SEED)
-    blocks = _blocks(size)
-    layers: list[nn.Module] = [t_conv_bn(3, blocks[0][0], 3, 2, act=nn.SiLU())]
-    layers += [t_inverted_residual(cin, cout, e, k, s, nn.SiLU, SE_RATIO) for cin, cout, e, k, s in blocks]
-    layers.append(t_conv_bn(blocks[-1][1], HEAD[size], 1, act=nn.SiLU()))
-    model = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(HEAD[size], N_CLASSES))
-    return t_recalibrate(model, SEED, RESOLUTION)
+    return t_mbconv_net(_blocks(size), HEAD[size], nn.SiLU, SE_RATIO, SEED, RESOLUTION, N_CLASSES)
 
 
 def build_keras(size: str) -> Any:
-    from convcheck.zoo.keras_init import quiet_tensorflow
+    from convcheck.zoo.blocks import k_mbconv_net
 
-    quiet_tensorflow()
-    import keras
-
-    from convcheck.zoo.blocks import k_conv_bn, k_inverted_residual, k_recalibrate
-
-    keras.utils.set_random_seed(SEED)
-    blocks = _blocks(size)
-    x = inputs = keras.Input((RESOLUTION, RESOLUTION, 3), name="image")
-    x = k_conv_bn(x, blocks[0][0], 3, 2, act="silu")
-    for cin, cout, e, k, s in blocks:
-        x = k_inverted_residual(x, cin, cout, e, k, s, "silu", SE_RATIO)
-    x = k_conv_bn(x, HEAD[size], 1, act="silu")
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(N_CLASSES, name="logits")(x), name="efficientnet_b0")
-    return k_recalibrate(model, SEED, RESOLUTION)
+    return k_mbconv_net(_blocks(size), HEAD[size], "silu", SE_RATIO, SEED, RESOLUTION, N_CLASSES,
+                        "efficientnet_b0")

@@ -44,35 +44,15 @@ def _blocks(size: str) -> list[tuple[int, int, int, int]]:
 
 
 def build_torch(size: str) -> Any:
-    import torch
     from torch import nn
 
-    from convcheck.zoo.blocks import t_conv_bn, t_inverted_residual, t_recalibrate
+    from convcheck.zoo.blocks import t_mbconv_net
 
-    torch.manual_seed(SEED)
-    blocks = _blocks(size)
-    layers: list[nn.Module] = [t_conv_bn(3, blocks[0][0], 3, 2, act=nn.ReLU6())]
-    layers += [t_inverted_residual(cin, cout, t, 3, s, nn.ReLU6) for cin, cout, t, s in blocks]
-    layers.append(t_conv_bn(blocks[-1][1], HEAD[size], 1, act=nn.ReLU6()))
-    model = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(HEAD[size], N_CLASSES))
-    return t_recalibrate(model, SEED, RESOLUTION)
+    return t_mbconv_net([(cin, cout, t, 3, s) for cin, cout, t, s in _blocks(size)], HEAD[size], nn.ReLU6, 0.0, SEED, RESOLUTION, N_CLASSES)
 
 
 def build_keras(size: str) -> Any:
-    from convcheck.zoo.keras_init import quiet_tensorflow
+    from convcheck.zoo.blocks import k_mbconv_net
 
-    quiet_tensorflow()
-    import keras
-
-    from convcheck.zoo.blocks import k_conv_bn, k_inverted_residual, k_recalibrate
-
-    keras.utils.set_random_seed(SEED)
-    blocks = _blocks(size)
-    x = inputs = keras.Input((RESOLUTION, RESOLUTION, 3), name="image")
-    x = k_conv_bn(x, blocks[0][0], 3, 2, act="relu6")
-    for cin, cout, t, s in blocks:
-        x = k_inverted_residual(x, cin, cout, t, 3, s, "relu6")
-    x = k_conv_bn(x, HEAD[size], 1, act="relu6")
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(N_CLASSES, name="logits")(x), name="mobilenet_v2")
-    return k_recalibrate(model, SEED, RESOLUTION)
+    return k_mbconv_net([(cin, cout, t, 3, s) for cin, cout, t, s in _blocks(size)], HEAD[size], "relu6", 0.0, SEED, RESOLUTION, N_CLASSES,
+                        "mobilenet_v2")
