@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -129,31 +129,28 @@ def doctor(
     sys.exit(report(console, check_imports=imports))
 
 
+def _choose(value: str, kind: str, vocabulary: tuple[str, ...], special: dict[str, Any]) -> list[str]:
+    """A comma-separated choice from `vocabulary`, or one of the `special` words (each a callable)."""
+    if value in special:
+        return list(special[value]())
+    chosen = _split(value) or [vocabulary[0]]
+    for item in chosen:
+        if item not in vocabulary:
+            raise ConvcheckError(f"unknown {kind} {item!r}: use one of {', '.join([*vocabulary, *special])}")
+    return chosen
+
+
 def _devices(value: str) -> list[str]:
     from convcheck.environment import devices as present
     from convcheck.types import DEVICES
 
-    if value == "auto":
-        return list(present())
-    if value == "all":
-        return list(DEVICES)
-    chosen = _split(value) or ["cpu"]
-    for d in chosen:
-        if d not in DEVICES:
-            raise ConvcheckError(f"unknown device {d!r}: use one of {', '.join(DEVICES)}, auto or all")
-    return chosen
+    return _choose(value, "device", DEVICES, {"auto": present, "all": lambda: DEVICES})
 
 
 def _precisions(value: str) -> list[str]:
     from convcheck.types import PRECISIONS
 
-    if value == "all":
-        return list(PRECISIONS)
-    chosen = _split(value) or ["fp32"]
-    for p in chosen:
-        if p not in PRECISIONS:
-            raise ConvcheckError(f"unknown precision {p!r}: use one of {', '.join(PRECISIONS)}")
-    return chosen
+    return _choose(value, "precision", PRECISIONS, {"all": lambda: PRECISIONS})
 
 
 # Options shared by `matrix` and `check`.
