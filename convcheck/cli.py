@@ -179,13 +179,14 @@ def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precisi
     from convcheck.pipeline import RunSettings
     from convcheck.reports import terminal
     from convcheck.results import new_run_id
-    from convcheck.routes import select_routes
+    from convcheck.routes import given_routes, select_routes
     from convcheck.types import Status
     from convcheck.validate.latency import LatencyConfig
 
     devices = _devices(device)
     precisions = _precisions(precision)
-    chosen = select_routes(routes_arg, None if device in ("auto", "all") else devices[0])
+    given = [r for spec in specs for r in given_routes(spec)]
+    chosen = select_routes(routes_arg, None if device in ("auto", "all") else devices[0], given)
     cells = plan(specs, chosen, devices, precisions)
     run_id = new_run_id()
     out_dir = out or Path("runs") / run_id
@@ -256,14 +257,23 @@ def matrix(
 @app.command()
 def check(
     model: str = typer.Argument(..., help="Your model: a .onnx file (external data beside it), a .pt2 "
-                                "(torch.export), a TorchScript archive (.pt/.ts), a .keras file, or "
-                                "package.module:factory returning (model, example_inputs)."),
+                                "(torch.export), a TorchScript archive (.pt/.ts), a .keras file, a TensorFlow "
+                                "SavedModel folder, a .tflite file, or package.module:factory returning "
+                                "(model, example_inputs)."),
+    source: Optional[str] = typer.Option(None, "--source", help="For a .tflite you converted yourself: the model it "
+                                         "came from (any format above). The .tflite is run as it is and compared "
+                                         "with that model. Without --source a .tflite is compared with LiteRT's "
+                                         "reference kernels and converted onward with tf2onnx."),
+    signature: Optional[str] = typer.Option(None, "--signature", help="For a SavedModel: the signature to check "
+                                            "(default: serving_default, or the only one)."),
     routes_: Optional[str] = typer.Option(None, "--routes", help="Comma-separated route ids starting from the "
                                           "model's format, or `all` (default: every one available here)."),
     input_: Optional[list[str]] = typer.Option(None, "--input", help="NAME:SHAPE:DTYPE[:LOW..HIGH] for an input whose "
                                                "shape the file leaves open, or to set its value range, e.g. "
                                                "ids:1x128:int64:0..30522. Repeatable."),
-    inputs: Optional[Path] = typer.Option(None, "--inputs", help="A .npz with one array per input: your own data."),
+    inputs: Optional[Path] = typer.Option(None, "--inputs", help="A .npz with one array per input name: your own data "
+                                          "instead of random inputs. Stack several samples on a new first axis; each "
+                                          "is compared and the worst counts."),
     reference: str = typer.Option("ort", "--reference", help="For ONNX files, what the routes are compared against: "
                                   "`ort` (ONNX Runtime CPU, optimisations off) or `onnx-reference` (the ONNX spec's "
                                   "evaluator). Other formats are compared with their own framework."),
@@ -286,7 +296,7 @@ def check(
         raise ConvcheckError(f"unknown --reference {reference!r}: use {' or '.join(choices)}")
     from convcheck.zoo.user_files import spec_for_model
 
-    spec = spec_for_model(model, input_ or [], inputs)
+    spec = spec_for_model(model, input_ or [], inputs, source=source, signature=signature)
     _run_and_report([spec], routes_, device, precision, out, "full", samples, threads, bench_seconds, bench_iters,
                     tvm_tune, references={Format.ONNX: choices[reference]})
 

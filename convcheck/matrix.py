@@ -9,7 +9,7 @@ from typing import Any, Callable
 from convcheck.errors import ConvcheckError
 from convcheck.failures import first_line
 from convcheck.pipeline import CellRunner, RunSettings, skipped_cell
-from convcheck.registry import did_you_mean, models
+from convcheck.registry import converters, did_you_mean, models
 from convcheck.results import new_run, now_iso, summarize, write_json_atomic
 from convcheck.routes import Route, availability
 from convcheck.types import Status, Target
@@ -51,9 +51,12 @@ def plan(specs: list[ModelSpec], routes: list[Route], devices: list[str], precis
             if route.source not in spec.sources:
                 continue
             route_devices = [d for d in devices if d in route.devices] or [route.devices[0]]
+            # A route that runs the user's file as it is (no conversion) runs it at the file's precision.
+            as_given = spec.precision and all(getattr(converters.get(c), "passes_through", False)
+                                              for c in route.converters)
             for device in route_devices:
                 for precision in precisions:
-                    if precision in route.precisions:
+                    if precision in route.precisions and (not as_given or precision == spec.precision):
                         cells.append(PlannedCell(spec, route, Target(route.runtime, device, precision)))
     if not cells:
         raise ConvcheckError(

@@ -143,7 +143,8 @@ class CellRunner:
         ctx = ConvertContext(self.settings.workdir / "artifacts" / spec.name / folder,
                              list(spec.inputs_for(source, self.settings.size)),
                              list(spec.outputs), ref.feeds[0], target=target,
-                             settings=dict(self.settings.hop_settings))
+                             settings=dict(self.settings.hop_settings,
+                                           given_artifacts={f.value: str(p) for f, p in spec.given_artifacts.items()}))
         started = time.perf_counter()
         try:
             # Framework warnings (deprecations, tracer notes) belong in the cell's log, not the terminal.
@@ -332,7 +333,11 @@ class CellRunner:
 
 def compare_outputs(spec: ModelSpec, actual: list[dict[str, np.ndarray]], expected: list[dict[str, np.ndarray]],
                     precision: str) -> dict[str, Any]:
-    """The cell's `parity` object over every sample; a missing output is a mismatch."""
+    """The cell's `parity` object over every sample; a missing output is a mismatch.
+
+    A model that itself computes in lower precision (a user's int8 .tflite) is judged at its own
+    precision's tolerance on every route: the error it brings is not the route's."""
+    precision = _looser(precision, spec.precision)
     tol = parity_mod.Tolerance.for_precision(precision)
     overrides = spec.tolerances.get(precision, {})
     per_output_tol = {n: parity_mod.Tolerance(**{**vars(tol), **overrides.get(n, {})}) for n in spec.outputs}
@@ -345,9 +350,18 @@ def compare_outputs(spec: ModelSpec, actual: list[dict[str, np.ndarray]], expect
         per_sample.append({n: parity_mod.compare_arrays(got[n], want[n], per_output_tol[n], spec.task == "classifier")
                            for n in spec.outputs})
     parity = parity_mod.summarize(per_sample, tol)
+    parity["tolerance"]["profile"] = precision
     if overrides:
         parity["tolerance"]["per_output"] = {n: vars(t) for n, t in per_output_tol.items() if n in overrides}
     return parity
+
+
+def _looser(precision: str, model_precision: str) -> str:
+    from convcheck.types import PRECISIONS  # ordered from the strictest tolerance to the loosest
+
+    if model_precision in PRECISIONS and PRECISIONS.index(model_precision) > PRECISIONS.index(precision):
+        return model_precision
+    return precision
 
 
 def new_cell(model: str, route: Route, target: Target, size: str) -> dict[str, Any]:

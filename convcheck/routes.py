@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from convcheck.environment import devices as present_devices
 from convcheck.environment import module_present
@@ -17,11 +18,16 @@ from convcheck.errors import ConvcheckError
 from convcheck.registry import converters, did_you_mean, runtimes
 from convcheck.types import Format, Requirement, Status
 
+if TYPE_CHECKING:
+    from convcheck.zoo.base import ModelSpec
+
 #: Source formats a model can come in, and the runtime that computes its reference outputs by default.
 SOURCES: dict[Format, str] = {
     Format.TORCH: "torch",
     Format.KERAS: "keras",
     Format.ONNX: "ort_reference",  # a user's ONNX file: ORT with graph optimisations off
+    Format.SAVEDMODEL: "savedmodel",  # a user's SavedModel folder: TensorFlow calling its signature
+    Format.TFLITE: "tflite_reference",  # a user's .tflite file: LiteRT's reference kernels, no XNNPACK
 }
 #: Other reference runtimes a user may choose (`--reference`), per source format.
 REFERENCE_CHOICES: dict[Format, dict[str, str]] = {
@@ -94,6 +100,8 @@ def enumerate_routes() -> tuple[Route, ...]:
                 raise RuntimeError(f"two routes share the id {rid!r}: rename a hop or runtime")
             found[rid] = Route(rid, source, chain, hops, rt_name, formats)
         for conv_name, conv in conv_classes.items():
+            if conv.first_hop_only and chain:  # type: ignore[attr-defined]
+                continue
             if conv.source is fmt and conv.target not in formats:  # type: ignore[attr-defined]
                 walk(source, conv.target, chain + (conv_name,), formats + (conv.target,))  # type: ignore[attr-defined]
 
@@ -130,11 +138,13 @@ def availability(route: Route, device: str | None = None) -> Availability:
     return Availability(Status.PASS)
 
 
-def select_routes(spec: str | None, device: str | None = None) -> list[Route]:
-    """Routes named by `--routes`: None -> every route available here; "all" -> every route."""
-    routes = enumerate_routes()
+def select_routes(spec: str | None, device: str | None = None, given: list[Route] | None = None) -> list[Route]:
+    """Routes named by `--routes`: None -> every route available here; "all" -> every route.
+
+    `given` routes (a user's own converted file) come first, and are the default when there are any."""
+    routes = list(given or ()) + list(enumerate_routes())
     if spec is None:
-        return [r for r in routes if availability(r, device).available]
+        return [r for r in (given or routes) if availability(r, device).available]
     if spec.strip() == "all":
         return list(routes)
     by_id = {r.id: r for r in routes}
@@ -152,3 +162,23 @@ def select_routes(spec: str | None, device: str | None = None) -> list[Route]:
     if not chosen:
         raise ConvcheckError("--routes is empty: name at least one route, or `all`")
     return chosen
+
+
+def given_routes(spec: "ModelSpec") -> list[Route]:
+    """Routes that run a user's already converted file (`check model.tflite --source model.keras`):
+    from each of the model's sources, through the hop that hands the file over, to each runtime of
+    the file's format (`keras/given-tflite/tflite`)."""
+    found: list[Route] = []
+    given_hops = {conv.target: name for name, conv in converters.items()  # type: ignore[attr-defined]
+                  if getattr(conv, "passes_through", False)}
+    for fmt in spec.given_artifacts:
+        if fmt not in given_hops:
+            raise ConvcheckError(f"convcheck cannot take an already converted {fmt.value} model")
+        conv_name = given_hops[fmt]
+        hop = converters.get(conv_name).hop  # type: ignore[attr-defined]
+        for source in spec.sources:
+            for rt_name, rt in runtimes.items():
+                if rt.format is fmt and not rt.reference_only:  # type: ignore[attr-defined]
+                    found.append(Route(route_id(source, (hop,), rt.name), source, (conv_name,), (hop,),  # type: ignore[attr-defined]
+                                       rt_name, (source, fmt)))
+    return found

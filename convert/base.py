@@ -39,7 +39,7 @@ class ConvertContext:
 
 class Converter:
     hop: ClassVar[str]
-    source: ClassVar[Format]
+    source: ClassVar[Format | None]  # None: any source (a hop that hands over a file the user already has)
     target: ClassVar[Format]
     requires: ClassVar[tuple[Requirement, ...]] = ()
     options_class: ClassVar[type[ConvertOptions]] = ConvertOptions
@@ -47,12 +47,15 @@ class Converter:
     #: True when the output depends on the cell's device/precision (a TensorRT engine built for fp16,
     #: TVM code compiled for cuda): the artifact is then shared only between cells of the same target.
     depends_on_target: ClassVar[bool] = False
+    #: True for a hop that only starts a route from a model that comes in its source format (a user's
+    #: .tflite to ONNX), never continues one (Keras -> TFLite -> ONNX when Keras -> ONNX exists).
+    first_hop_only: ClassVar[bool] = False
 
     def __init__(self, options: ConvertOptions | None = None) -> None:
         self.options = options or self.options_class()
 
     def convert(self, source: Artifact, ctx: ConvertContext) -> Artifact:
-        if source.format is not self.source:
+        if self.source is not None and source.format is not self.source:
             raise TypeError(f"{type(self).__name__} takes {self.source.value}, got {source.format.value}")
         ctx.workdir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()

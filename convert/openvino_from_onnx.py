@@ -34,9 +34,9 @@ def save_ir(model: Any, ctx: ConvertContext, metadata: dict[str, Any]) -> Artifa
 
     # Exactly the declared name: OpenVINO's torch front end names inputs after forward()'s arguments
     # ("input"), and a port with several names answers get_any_name() with whichever sorts first.
-    for port, spec in zip(model.inputs, ctx.input_specs):
-        port.get_tensor().set_names({spec.name})
-    for port, name in zip(model.outputs, ctx.output_names):
+    for port, name in _match_ports(model.inputs, [s.name for s in ctx.input_specs]):
+        port.get_tensor().set_names({name})
+    for port, name in _match_ports(model.outputs, list(ctx.output_names)):
         port.get_tensor().set_names({name})
     out_dir = ctx.workdir / "openvino"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -53,3 +53,12 @@ def save_ir(model: Any, ctx: ConvertContext, metadata: dict[str, Any]) -> Artifa
             **metadata,
         },
     )
+
+
+def _match_ports(ports: list[Any], names: list[str]) -> list[tuple[Any, str]]:
+    """Ports to declared names: by name where every declared name is among the ports' names (a
+    SavedModel's inputs come in signature-key order, not the declaration's), else by position."""
+    by_name = {n: p for p in ports for n in p.get_names()}
+    if all(n in by_name for n in names) and len({id(by_name[n]) for n in names}) == len(names):
+        return [(by_name[n], n) for n in names]
+    return list(zip(ports, names))

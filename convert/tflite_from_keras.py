@@ -36,6 +36,9 @@ QUANTISATION = {
     "fp16": "float16 weights, float32 compute",
     "int8": "dynamic-range: int8 weights (tensors of 1024+ elements), float activations",
 }
+#: flatbuffer TensorType names -> numpy dtype names (for the inputs of a .tflite file).
+_NUMPY_TYPES = {"float32": "float32", "float16": "float16", "float64": "float64", "int8": "int8", "uint8": "uint8",
+                "int16": "int16", "int32": "int32", "int64": "int64", "bool": "bool", "uint32": "uint32"}
 #: flatbuffer TensorType codes of the weight types worth counting.
 _TENSOR_TYPES = {0: "float32", 1: "float16", 9: "int8", 3: "uint8", 2: "int32", 4: "int64"}
 
@@ -170,7 +173,21 @@ def inspect_flatbuffer(blob: bytes) -> dict[str, Any]:
             if buffer is not None and (buffer.DataLength() or buffer.Offset()):
                 kind = _TENSOR_TYPES.get(tensor.Type(), f"type{tensor.Type()}")
                 weights[kind] = weights.get(kind, 0) + 1
+    type_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+
+    def described(graph: Any, index: int) -> tuple[str, dict[str, Any]]:
+        tensor = graph.Tensors(index)
+        shape = tensor.ShapeSignatureAsNumpy() if tensor.ShapeSignatureLength() else tensor.ShapeAsNumpy()
+        return tensor.Name().decode(), {"tensor": tensor.Name().decode(), "shape": [int(d) for d in shape],
+                                        "dtype": _NUMPY_TYPES.get(type_names.get(tensor.Type(), ""), "?")}
+
     signature = None
+    if not model.SignatureDefsLength() and model.SubgraphsLength():
+        # No SignatureDef (TF1-era converters): the main subgraph's tensor names are the names.
+        graph = model.Subgraphs(0)
+        signature = {"key": None,
+                     "inputs": dict(described(graph, int(i)) for i in graph.InputsAsNumpy()),
+                     "outputs": dict(described(graph, int(i)) for i in graph.OutputsAsNumpy())}
     if model.SignatureDefsLength():
         sig = next((model.SignatureDefs(i) for i in range(model.SignatureDefsLength())
                     if model.SignatureDefs(i).SignatureKey() == b"serving_default"), model.SignatureDefs(0))
@@ -180,10 +197,7 @@ def inspect_flatbuffer(blob: bytes) -> dict[str, Any]:
             found = {}
             for i in range(count):
                 entry = get(i)
-                tensor = graph.Tensors(entry.TensorIndex())
-                shape = tensor.ShapeSignatureAsNumpy() if tensor.ShapeSignatureLength() else tensor.ShapeAsNumpy()
-                found[entry.Name().decode()] = {"tensor": tensor.Name().decode(),
-                                                "shape": [int(d) for d in shape]}
+                found[entry.Name().decode()] = described(graph, entry.TensorIndex())[1]
             return found
 
         signature = {"key": sig.SignatureKey().decode(),
@@ -204,30 +218,42 @@ def _schema() -> Any:
 
 def _map_io(info: dict[str, Any], model: Any, ctx: ConvertContext) -> tuple[dict, dict, str]:
     """declared name -> {signature key, tensor name}, for inputs and outputs, checked by shape."""
+    # Signature input keys are the Keras Input names; the declared name is the same in the zoo.
+    aliases = {s.name: t.name for s, t in zip(ctx.input_specs, model.inputs)}
+    expected = {n: [-1 if d is None else int(d) for d in t.shape] for n, t in zip(ctx.output_names, model.outputs)}
+    return map_signature(info, [s.name for s in ctx.input_specs], list(ctx.output_names), aliases, expected)
+
+
+def map_signature(info: dict[str, Any], inputs: list[str], outputs: list[str], aliases: dict[str, str] | None = None,
+                  output_shapes: dict[str, list[int]] | None = None) -> tuple[dict, dict, str]:
+    """Match declared input/output names to a .tflite file's SignatureDef.
+
+    Inputs match by key (or by the alias a framework gave the input, or alone when there is one).
+    Outputs match by key when the keys are the declared names (a model returning a dict), else by
+    position (`output_<i>` is the i-th output), and by shape when positions disagree with the shapes."""
     sig = info["signature"]
     if sig is None:
-        raise RuntimeError("the converted model has no SignatureDef: its inputs cannot be matched by name")
-    declared_in = [s.name for s in ctx.input_specs]
-    keras_in = [t.name for t in model.inputs]
+        raise RuntimeError("the .tflite model has no SignatureDef: its inputs cannot be matched by name")
+    aliases = aliases or {}
     input_map = {}
-    for i, name in enumerate(declared_in):
-        # Signature input keys are the Keras Input names; the declared name is the same in the zoo.
-        key = name if name in sig["inputs"] else (keras_in[i] if i < len(keras_in) else None)
-        if key not in sig["inputs"]:
+    for name in inputs:
+        key = next((k for k in (name, aliases.get(name)) if k in sig["inputs"]), None)
+        if key is None and len(inputs) == len(sig["inputs"]) == 1:
+            key = next(iter(sig["inputs"]))
+        if key is None:
             raise RuntimeError(f"input {name!r} not found in the TFLite signature (inputs {sorted(sig['inputs'])})")
         input_map[name] = {"key": key, "tensor": sig["inputs"][key]["tensor"]}
 
-    declared_out = list(ctx.output_names)
     keys = list(sig["outputs"])
-    if len(keys) != len(declared_out):
-        raise RuntimeError(f"the TFLite signature has {len(keys)} outputs {keys}, the model declares {declared_out}")
-    if set(keys) == set(declared_out):  # a model returning a dict: the keys are the names
-        chosen, matched = {n: n for n in declared_out}, "signature name"
-    else:  # a list: `output_<i>` is the i-th Keras output
+    if len(keys) != len(outputs):
+        raise RuntimeError(f"the TFLite signature has {len(keys)} outputs {keys}, the model declares {outputs}")
+    if set(keys) == set(outputs):  # a model returning a dict: the keys are the names
+        chosen, matched = {n: n for n in outputs}, "signature name"
+    else:  # a list: `output_<i>` is the i-th output
         by_position = {f"output_{i}": i for i in range(len(keys))}
         ordered = sorted(keys, key=lambda k: by_position.get(k, len(keys)))
-        chosen, matched = dict(zip(declared_out, ordered)), "signature order"
-    expected = {n: [-1 if d is None else int(d) for d in t.shape] for n, t in zip(declared_out, model.outputs)}
+        chosen, matched = dict(zip(outputs, ordered)), "signature order"
+    expected = output_shapes or {}
     if any(not _same_shape(expected.get(n), sig["outputs"][k]["shape"]) for n, k in chosen.items()):
         chosen, matched = _match_by_shape(expected, sig["outputs"]), "shape"
     output_map = {n: {"key": k, "tensor": sig["outputs"][k]["tensor"]} for n, k in chosen.items()}

@@ -271,7 +271,7 @@ def compile_module(prepared: Any, target: Any, records: dict[str, Any] | None = 
 
 
 def build_artifact(mod: Any, ctx: ConvertContext, source: Artifact, input_names: list[str],
-                   frontend: str) -> Artifact:
+                   frontend: str, output_names: list[str] | None = None) -> Artifact:
     """Compile `mod` (imported with static shapes) for ctx.target and write the TVM artifact."""
     from convcheck.validate.runtimes.tvm import physical_cores
 
@@ -291,7 +291,7 @@ def build_artifact(mod: Any, ctx: ConvertContext, source: Artifact, input_names:
     metadata: dict[str, Any] = {
         "entry": "model.so",
         "input_names": list(input_names),
-        "output_names": list(ctx.output_names),
+        "output_names": list(output_names or ctx.output_names),
         "target": target_dict,
         "pipeline": CPU_PIPELINE if target.kind.name == "llvm" else GPU_PIPELINE,
         "frontend": frontend,

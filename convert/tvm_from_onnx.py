@@ -46,4 +46,7 @@ class TvmFromOnnx(Converter):
                 dtype_dict={n: str(a.dtype) for n, a in feeds.items()},
             )
         ctx.log.extend(f"warning: {w.message}" for w in caught[:20])
-        return build_artifact(mod, ctx, source, names, frontend="onnx")
+        # Relax returns the graph's outputs in the graph's order, which need not be the declaration's
+        # (tf2onnx orders a SavedModel's outputs its own way): name them from the graph.
+        return build_artifact(mod, ctx, source, names, frontend="onnx",
+                              output_names=[o.name for o in model.graph.output])

@@ -88,6 +88,14 @@ class ModelSpec:
     #: Per-output tolerance overrides, per precision: {"fp32": {"logits": {"atol": 1e-3, "rtol": 1e-2}}}.
     #: Data, so no `if model == ...` branch ever decides a verdict; say in the model's docstring why.
     tolerances: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    #: The SavedModel signature the model is called through (a user's SavedModel folder).
+    signature: str = ""
+    #: A user's already converted file (`check model.tflite --source model.keras`), run as it is and
+    #: compared against the source: format -> file.
+    given_artifacts: dict[Format, Path] = field(default_factory=dict)
+    #: The precision a user's already converted model computes in (a .tflite with int8 weights): routes
+    #: that run the file as it is plan only that precision.
+    precision: str = ""
 
     @property
     def sources(self) -> tuple[Format, ...]:
@@ -113,9 +121,11 @@ class ModelSpec:
     def source_artifact(self, fmt: Format, size: str) -> Artifact:
         if fmt in self.files:
             path = self.files[fmt]
-            sha, size = _digest_file(path, self.file_members, path.stat().st_mtime_ns)
-            return Artifact(format=fmt, path=path, sha256=sha, bytes=size,
-                            metadata={"model": self.name, "user_file": True, "members": list(self.file_members)})
+            sha, size = _digest_file(path, self.file_members, _mtime_ns(path))
+            meta = {"model": self.name, "user_file": True, "members": list(self.file_members)}
+            if self.signature:
+                meta["signature"] = self.signature
+            return Artifact(format=fmt, path=path, sha256=sha, bytes=size, metadata=meta)
         if fmt not in self.builders:
             raise ValueError(f"model {self.name!r} has no {fmt.value} source")
         if self.builder_arg:
@@ -134,7 +144,7 @@ class ModelSpec:
     def fingerprint(self, fmt: Format, size: str) -> str:
         """Identifies the model's code, size and input declaration (weights are seeded by the code)."""
         if self.builder_arg and Path(self.builder_arg).exists():
-            digest, _ = _digest_file(Path(self.builder_arg), (), Path(self.builder_arg).stat().st_mtime_ns)
+            digest, _ = _digest_file(Path(self.builder_arg), (), _mtime_ns(Path(self.builder_arg)))
             return digest
         builder = load_dotted(self.builders[fmt])
         h = hashlib.sha256(_zoo_sources(inspect.getmodule(builder).__name__).encode())  # type: ignore[union-attr]
@@ -158,6 +168,14 @@ def _zoo_sources(module_name: str) -> str:
         seen[name] = inspect.getsource(importlib.import_module(name))
         pending += re.findall(r"from (convcheck\.zoo\.\w+) import", seen[name])
     return "".join(seen[n] for n in sorted(seen))
+
+
+def _mtime_ns(path: Path) -> int:
+    """A file's modification time; a folder's (a SavedModel) is its newest file's: rewriting
+    variables/ in place does not touch the folder's own mtime."""
+    if path.is_dir():
+        return max((p.stat().st_mtime_ns for p in path.rglob("*")), default=path.stat().st_mtime_ns)
+    return path.stat().st_mtime_ns
 
 
 @lru_cache(maxsize=32)

@@ -6,10 +6,14 @@
 | `model.pt2` | torch | `torch.export.load(...).module()` |
 | `model.pt` / `.ts` (TorchScript) | torch | `torch.jit.load` (an archive, never a pickle) |
 | `model.keras` | keras | `keras.models.load_model(..., safe_mode=True)` (no lambda deserialisation) |
+| SavedModel folder | savedmodel | `tf.saved_model.load` + one signature (`serving_default` by default) |
+| `model.tflite` | tflite | the flatbuffer's SignatureDef; reference: LiteRT's reference kernels |
+| `model.tflite --source SRC` | SRC's | SRC computes the reference; the .tflite runs as given |
 | `package.module:factory` | torch or keras | the factory returns `(model, example_inputs)` |
 
 Loading is safe: no arbitrary unpickling anywhere (TorchScript and `.pt2` are archives, `.keras` is
-loaded in safe mode). A `module:factory` is code the user chose to run.
+loaded in safe mode, a SavedModel and a .tflite are protobuf/flatbuffer). A `module:factory` is code
+the user chose to run.
 """
 
 from __future__ import annotations
@@ -26,20 +30,24 @@ from convcheck.zoo.base import InputSpec, ModelSpec
 from convcheck.zoo.user_model import INPUT_SYNTAX, parse_input_option, spec_from_onnx
 
 ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-SUPPORTED = ".onnx, .pt2, TorchScript (.pt/.ts), .keras, or package.module:factory"
+SUPPORTED = (".onnx, .pt2, TorchScript (.pt/.ts), .keras, a SavedModel folder, .tflite, "
+             "or package.module:factory")
 
 
-def spec_for_model(given: str, overrides: list[str], npz: Path | None) -> ModelSpec:
-    """The ModelSpec for `convcheck check GIVEN`; a one-line ConvcheckError for anything unusable."""
+def spec_for_model(given: str, overrides: list[str], npz: Path | None, source: str | None = None,
+                   signature: str | None = None) -> ModelSpec:
+    """The ModelSpec for `convcheck check GIVEN [--source SRC]`; a one-line ConvcheckError for anything
+    unusable. With `source`, GIVEN is a .tflite converted from SRC, checked against SRC."""
+    if source is not None:
+        return _given_with_source(given, source, overrides, npz, signature)
     path = Path(given)
     if not path.exists() and ENTRY_POINT.match(given):
         return _from_factory(given, overrides, npz)
     if not path.exists():
         raise ConvcheckError(f"{given}: no such file (give a model file: {SUPPORTED})")
     if path.is_dir():
-        if (path / "saved_model.pb").exists():
-            raise ConvcheckError(f"{given}: TensorFlow SavedModel folders are not supported by `check` yet; "
-                                 "save the Keras model as .keras, or export it to ONNX")
+        if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
+            return _from_saved_model(path, overrides, npz, signature)
         raise ConvcheckError(f"{given}: is a folder; give a model file: {SUPPORTED}")
     suffix = path.suffix.lower()
     if suffix == ".onnx":
@@ -51,8 +59,7 @@ def spec_for_model(given: str, overrides: list[str], npz: Path | None) -> ModelS
     if suffix == ".keras":
         return _from_keras(path, overrides, npz)
     if suffix == ".tflite":
-        raise ConvcheckError(f"{given}: running a .tflite file on its own is not supported by `check` yet; "
-                             "give the source model (.keras) instead")
+        return _from_tflite(path, overrides, npz)
     raise ConvcheckError(f"{given}: unknown model format {suffix or '(no extension)'}; convcheck reads {SUPPORTED}")
 
 
@@ -191,6 +198,129 @@ def _from_keras(path: Path, overrides: list[str], npz: Path | None) -> ModelSpec
     _no_leftovers(given, path, [i.name for i in inputs])
     outputs = list(getattr(model, "output_names", None) or [f"output_{i}" for i in range(len(model.outputs))])
     return _spec(str(path), Format.KERAS, "load_keras", inputs, outputs, npz)
+
+
+def _from_saved_model(path: Path, overrides: list[str], npz: Path | None, signature: str | None) -> ModelSpec:
+    def load(folder: str) -> Any:
+        from convcheck.zoo.keras_init import quiet_tensorflow
+
+        quiet_tensorflow()
+        import tensorflow as tf
+
+        return tf.saved_model.load(folder)
+
+    loaded = _readable(path, "TensorFlow SavedModel folder", load)
+    keys = list(loaded.signatures)
+    if not keys:
+        raise ConvcheckError(f"{path}: the SavedModel has no signatures to call; export it with one "
+                             "(model.export(dir) or tf.saved_model.save(m, dir, signatures=...))")
+    key = signature or ("serving_default" if "serving_default" in keys else keys[0] if len(keys) == 1 else None)
+    if key not in keys:
+        raise ConvcheckError(f"{path}: {'no signature ' + repr(signature) if signature else 'several signatures'}; "
+                             f"choose one with --signature ({', '.join(keys)})")
+    function = loaded.signatures[key]
+    given = {s.name: s for s in map(parse_input_option, overrides)}
+    inputs = []
+    for name, tensor in function.structured_input_signature[1].items():
+        if name in given:
+            inputs.append(given.pop(name))
+            continue
+        inputs.append(_open_dims(path, name, list(tensor.shape), tensor.dtype.name))
+    _no_leftovers(given, path, [i.name for i in inputs])
+    outputs = list(function.structured_outputs)
+    spec = ModelSpec(name=path.name, description=f"user model {path} (SavedModel, signature {key})",
+                     task="unknown", inputs=tuple(inputs), outputs=tuple(outputs),
+                     files={Format.SAVEDMODEL: path.resolve()}, sizes=("full",), signature=key,
+                     batch=max((i.shape[0] for i in inputs if i.shape), default=1),
+                     given_feeds=_feeds_from_npz(npz, inputs))
+    return spec
+
+
+def _from_tflite(path: Path, overrides: list[str], npz: Path | None) -> ModelSpec:
+    from convcheck.convert.given_artifact import tflite_precision
+
+    info = _tflite_info(path)
+    given = {s.name: s for s in map(parse_input_option, overrides)}
+    inputs = []
+    for name, tensor in info["signature"]["inputs"].items():
+        if name in given:
+            inputs.append(given.pop(name))
+            continue
+        if tensor["dtype"] == "?":
+            raise ConvcheckError(f"{path.name}: input {name!r} has a type convcheck cannot generate data for; "
+                                 "pass --inputs data.npz")
+        inputs.append(_open_dims(path, name, [None if d < 0 else d for d in tensor["shape"]], tensor["dtype"]))
+    _no_leftovers(given, path, [i.name for i in inputs])
+    return ModelSpec(name=path.stem, description=f"user model {path.name} (TFLite)", task="unknown",
+                     inputs=tuple(inputs), outputs=tuple(info["signature"]["outputs"]),
+                     files={Format.TFLITE: path.resolve()}, sizes=("full",), precision=tflite_precision(info),
+                     batch=max((i.shape[0] for i in inputs if i.shape), default=1),
+                     given_feeds=_feeds_from_npz(npz, inputs))
+
+
+def _given_with_source(given: str, source: str, overrides: list[str], npz: Path | None,
+                       signature: str | None) -> ModelSpec:
+    """`check model.tflite --source model.keras`: the source's spec, with the .tflite handed over as is."""
+    import dataclasses
+
+    from convcheck.convert.given_artifact import tflite_precision
+
+    path = Path(given)
+    if path.suffix.lower() != ".tflite":
+        raise ConvcheckError(f"--source is for an already converted .tflite file; {given} is not one "
+                             "(check a source model without --source)")
+    if not path.is_file():
+        raise ConvcheckError(f"{given}: no such file (give the .tflite file you converted)")
+    info = _tflite_info(path)
+    spec = spec_for_model(source, overrides, npz, signature=signature)
+    if Format.TFLITE in spec.sources:
+        raise ConvcheckError(f"--source {source}: give the model the .tflite was converted from "
+                             "(.keras, SavedModel, .onnx, .pt2, ...), not another .tflite")
+    from convcheck.convert.tflite_from_keras import map_signature
+
+    try:
+        map_signature(info, [i.name for i in spec.inputs_for(None)], list(spec.outputs))
+    except RuntimeError as exc:
+        raise ConvcheckError(f"{path.name} does not match --source {source}: {exc}") from None
+    return dataclasses.replace(spec, description=f"{path.name} (TFLite) against {spec.description}",
+                               given_artifacts={Format.TFLITE: path.resolve()}, precision=tflite_precision(info))
+
+
+def _tflite_info(path: Path) -> dict[str, Any]:
+    from convcheck.convert.tflite_from_keras import inspect_flatbuffer
+
+    blob = path.read_bytes()
+    # A flatbuffer with the TFLite file identifier at bytes 4..8; anything else is not a .tflite file.
+    if len(blob) < 8 or blob[4:8] != b"TFL3":
+        raise ConvcheckError(f"{path}: not a TFLite flatbuffer (no TFL3 identifier); is it truncated or another format?")
+    try:
+        info = inspect_flatbuffer(blob)
+    except Exception as exc:  # noqa: BLE001 - a corrupt flatbuffer is the user's file, not our bug
+        raise ConvcheckError(f"{path}: not a readable .tflite file ({type(exc).__name__}); is it truncated?") from None
+    if not info["signature"] or not info["signature"]["inputs"]:
+        raise ConvcheckError(f"{path}: the .tflite file declares no inputs")
+    return info
+
+
+def _open_dims(path: Path, name: str, dims: list[int | None], dtype: str) -> InputSpec:
+    """An input whose first open dimension is the batch (1, dynamic); any other open one needs --input."""
+    shape, dynamic = [], {}
+    for axis, dim in enumerate(dims):
+        if dim is None and axis == 0:
+            shape.append(1)
+            dynamic[axis] = "batch"
+        elif dim is None:
+            raise ConvcheckError(f"{path.name}: input {name!r} has an open dimension {axis}; give its size "
+                                 f"with --input ({INPUT_SYNTAX})")
+        else:
+            shape.append(int(dim))
+    return _input(name, tuple(shape), dtype, dynamic)
+
+
+def _feeds_from_npz(npz: Path | None, inputs: list[InputSpec]) -> tuple[dict[str, np.ndarray], ...]:
+    from convcheck.zoo.user_model import _load_npz
+
+    return _load_npz(npz, inputs) if npz else ()
 
 
 def _from_factory(entry: str, overrides: list[str], npz: Path | None) -> ModelSpec:

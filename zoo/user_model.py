@@ -129,18 +129,39 @@ def _input_from_onnx(path: Path, vi: object) -> InputSpec:
 
 
 def _load_npz(npz: Path, inputs: list[InputSpec]) -> tuple[dict[str, np.ndarray], ...]:
+    """The user's data: one array per input name, either one sample (the input's own rank) or several
+    stacked on a new first axis (rank + 1): `x` of shape (16, 1, 3, 224, 224) is 16 samples."""
     if not npz.is_file():
         raise ConvcheckError(f"--inputs {npz}: no such file")
     try:
         data = dict(np.load(npz, allow_pickle=False))
     except Exception as exc:  # noqa: BLE001
-        raise ConvcheckError(f"--inputs {npz}: not a readable .npz ({type(exc).__name__})") from None
+        raise ConvcheckError(f"--inputs {npz}: not a readable .npz ({type(exc).__name__}); "
+                             "write it with numpy.savez(path, name=array, ...)") from None
     expected = {i.name for i in inputs}
     if set(data) != expected:
         raise ConvcheckError(f"--inputs {npz}: arrays {sorted(data)} do not match the model's inputs {sorted(expected)}")
+    counts: dict[str, int] = {}
     for spec in inputs:
         arr = data[spec.name]
-        if str(arr.dtype) != spec.dtype or arr.ndim != len(spec.shape):
-            raise ConvcheckError(f"--inputs {npz}: {spec.name} is {arr.dtype} with {arr.ndim} dims; "
-                                 f"the model wants {spec.dtype} with {len(spec.shape)}")
-    return (data,)
+        stacked = arr.ndim == len(spec.shape) + 1
+        if str(arr.dtype) != spec.dtype or not (stacked or arr.ndim == len(spec.shape)):
+            raise ConvcheckError(f"--inputs {npz}: {spec.name} is {arr.dtype} with {arr.ndim} dims; the model wants "
+                                 f"{spec.dtype} with {len(spec.shape)} dims (or {len(spec.shape) + 1}: samples "
+                                 "stacked on a first axis)")
+        sample_shape = arr.shape[1:] if stacked else arr.shape
+        fixed = [(axis, d) for axis, d in enumerate(spec.shape) if axis not in spec.dynamic_axes]
+        wrong = [(axis, d) for axis, d in fixed if sample_shape[axis] != d]
+        if wrong:
+            axis, d = wrong[0]
+            raise ConvcheckError(f"--inputs {npz}: {spec.name} has {sample_shape[axis]} on axis {axis}; the model "
+                                 f"fixes it at {d} (its shape: {spec.describe()})")
+        counts[spec.name] = arr.shape[0] if stacked else 1
+    if len(set(counts.values())) > 1:
+        raise ConvcheckError(f"--inputs {npz}: the inputs hold different numbers of samples {counts}; "
+                             "stack the same number for every input")
+    n = next(iter(counts.values()), 1)
+    if n == 0:
+        raise ConvcheckError(f"--inputs {npz}: holds no samples")
+    stacked_names = {s.name for s in inputs if data[s.name].ndim == len(s.shape) + 1}
+    return tuple({name: (arr[i] if name in stacked_names else arr) for name, arr in data.items()} for i in range(n))

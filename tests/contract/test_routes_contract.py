@@ -36,17 +36,40 @@ def user_onnx(tmp_path_factory) -> Path:
     return art.main_file
 
 
-def _spec_for(route, user_onnx):
+@pytest.fixture(scope="module")
+def user_tf_files(tmp_path_factory) -> dict[Format, Path]:
+    """A user's SavedModel folder and .tflite file: cnn_small's Keras twin (tiny), exported by Keras."""
+    from convcheck.zoo.keras_init import quiet_tensorflow
+
+    quiet_tensorflow()
+    import tensorflow as tf
+
+    folder = tmp_path_factory.mktemp("user_tf")
+    model = models.get("cnn_small").source_artifact(Format.KERAS, "tiny")
+    from convcheck.zoo.base import materialize
+
+    keras_model = materialize(model)
+    keras_model.export(str(folder / "saved_model"), format="tf_saved_model")
+    tflite = folder / "cnn.tflite"
+    tflite.write_bytes(tf.lite.TFLiteConverter.from_keras_model(keras_model).convert())
+    return {Format.SAVEDMODEL: folder / "saved_model", Format.TFLITE: tflite}
+
+
+def _spec_for(route, user_onnx, user_tf_files):
     if route.source is Format.ONNX:
         from convcheck.zoo.user_model import spec_from_onnx
 
         return spec_from_onnx(user_onnx)
+    if route.source in (Format.SAVEDMODEL, Format.TFLITE):
+        from convcheck.zoo.user_files import spec_for_model
+
+        return spec_for_model(str(user_tf_files[route.source]), [], None)
     return models.get("cnn_small")
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=[r.id for r in ROUTES])
-def test_route_passes_here_or_says_why_not(route, user_onnx, tmp_path):
-    spec = _spec_for(route, user_onnx)
+def test_route_passes_here_or_says_why_not(route, user_onnx, user_tf_files, tmp_path):
+    spec = _spec_for(route, user_onnx, user_tf_files)
     cells = plan([spec], [route], list(route.devices), ["fp32"])
     results = run_matrix(cells, RunSettings(tmp_path, size="tiny", samples=2, latency=FAST), tmp_path, "contract")
     assert len(results["cells"]) == len(route.devices)
@@ -60,7 +83,8 @@ def test_route_passes_here_or_says_why_not(route, user_onnx, tmp_path):
         assert cell["status"] == "pass", f"{where}: {cell['error']}"
         parity = cell["parity"]
         # Real parity, not "it ran": every sample compared, within fp32 tolerance, same top-1.
-        assert parity["samples"] == 2 and parity["per_output"]["logits"]["shape"] == [1, 10]
+        (output,) = parity["per_output"].values()  # `logits`; `output_0` when Keras exported it
+        assert parity["samples"] == 2 and output["shape"] == [1, 10]
         assert parity["max_abs"] < 1e-4 and parity["cosine"] > 0.99999, where
         if spec.task == "classifier":  # a user's ONNX file does not say what its outputs mean
             assert parity["top1_agreement"] == 1.0

@@ -40,7 +40,8 @@ class LitertRuntime(Runtime):
         if built_for and built_for != self.target.precision:
             raise ValueError(f"the .tflite artifact was built for {built_for}, the cell runs {self.target.precision}")
         self.num_threads = self.threads or os.cpu_count() or 1
-        self.interpreter = Interpreter(model_path=str(artifact.main_file), num_threads=self.num_threads)
+        self.interpreter = Interpreter(model_path=str(artifact.main_file), num_threads=self.num_threads,
+                                       **self._interpreter_options())
         self.interpreter.allocate_tensors()
         signatures = self.interpreter.get_signature_list()
         self.signature = (meta.get("signature") or {}).get("key") or (
@@ -97,8 +98,30 @@ class LitertRuntime(Runtime):
         self.runner = None
         del self.interpreter
 
+    def _interpreter_options(self) -> dict[str, Any]:
+        return {}
+
+    delegate = "XNNPACK (default)"
+
     def describe(self) -> dict[str, Any]:
         import ai_edge_litert
 
-        return {"threads": self.num_threads, "delegate": "XNNPACK (default)", "signature": self.signature,
+        return {"threads": self.num_threads, "delegate": self.delegate, "signature": self.signature,
                 "ai_edge_litert": getattr(ai_edge_litert, "__version__", None)}
+
+
+class LitertReferenceRuntime(LitertRuntime):
+    """LiteRT's reference kernels (`OpResolverType.BUILTIN_REF`: plain C++ loops, no XNNPACK): the
+    reference of a .tflite file the user brings alone. Checking the file's default, XNNPACK-delegated
+    run against it is `tflite/tflite`; its tf2onnx conversions are `tflite/onnx/...`."""
+
+    name = "tflite_reference"
+    precisions = ("fp32", "fp16", "int8")
+    summary = "LiteRT interpreter with reference kernels (BUILTIN_REF, no XNNPACK) (reference)"
+    reference_only = True
+    delegate = "none (reference kernels)"
+
+    def _interpreter_options(self) -> dict[str, Any]:
+        from ai_edge_litert.interpreter import OpResolverType
+
+        return {"experimental_op_resolver_type": OpResolverType.BUILTIN_REF}
