@@ -225,7 +225,8 @@ def _map_io(info: dict[str, Any], model: Any, ctx: ConvertContext) -> tuple[dict
 
 
 def map_signature(info: dict[str, Any], inputs: list[str], outputs: list[str], aliases: dict[str, str] | None = None,
-                  output_shapes: dict[str, list[int]] | None = None) -> tuple[dict, dict, str]:
+                  output_shapes: dict[str, list[int]] | None = None,
+                  input_shapes: dict[str, list[int]] | None = None) -> tuple[dict, dict, str]:
     """Match declared input/output names to a .tflite file's SignatureDef.
 
     Inputs match by key (or by the alias a framework gave the input, or alone when there is one).
@@ -242,6 +243,9 @@ def map_signature(info: dict[str, Any], inputs: list[str], outputs: list[str], a
             key = next(iter(sig["inputs"]))
         if key is None:
             raise RuntimeError(f"input {name!r} not found in the TFLite signature (inputs {sorted(sig['inputs'])})")
+        if input_shapes and not _same_shape(input_shapes.get(name), sig["inputs"][key]["shape"]):
+            raise RuntimeError(f"input {name!r} {input_shapes[name]} does not fit the TFLite input {key!r} "
+                               f"{sig['inputs'][key]['shape']}")
         input_map[name] = {"key": key, "tensor": sig["inputs"][key]["tensor"]}
 
     keys = list(sig["outputs"])

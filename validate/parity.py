@@ -73,6 +73,17 @@ def compare_arrays(actual: np.ndarray, ref: np.ndarray, tol: Tolerance, classifi
         stats.update(ok=False, problem=f"{int(bad.sum())} non-finite value(s) where the reference is finite",
                      nonfinite=int(bad.sum()))
         return stats
+    # Where the reference itself is NaN/Inf, the converted value must be the same NaN/Inf; the error
+    # statistics are over the positions where both are finite (a NaN would otherwise poison them).
+    same_nonfinite = np.isnan(a[~finite_ref]) == np.isnan(r[~finite_ref])
+    same_nonfinite &= (a[~finite_ref] == r[~finite_ref]) | np.isnan(r[~finite_ref])
+    if not same_nonfinite.all():
+        stats.update(ok=False, problem=f"{int((~same_nonfinite).sum())} value(s) differ where the reference is "
+                     "NaN or Inf", nonfinite=int((~same_nonfinite).sum()))
+        return stats
+    a, r = a[finite_ref], r[finite_ref]
+    if not finite_ref.all():
+        stats["reference_nonfinite"] = int((~finite_ref).sum())
     diff = np.abs(a - r)
     stats["max_abs"] = float(diff.max()) if diff.size else 0.0
     stats["max_rel"] = float((diff / (np.abs(r) + REL_EPS)).max()) if diff.size else 0.0
@@ -84,12 +95,13 @@ def compare_arrays(actual: np.ndarray, ref: np.ndarray, tol: Tolerance, classifi
     stats["snr_db"] = math.inf if noise == 0 else 10 * math.log10(float((r ** 2).sum()) / noise)
     # The smallest atol that passes at the profile's rtol, i.e. max(|a - r| - rtol * |r|).
     stats["min_atol"] = max(0.0, float((diff - tol.rtol * np.abs(r)).max())) if diff.size else 0.0
-    if classifier and r.ndim >= 1 and r.shape[-1] > 1:
-        ref_top1 = r.argmax(axis=-1)
-        stats["top1_agreement"] = float((a.argmax(axis=-1) == ref_top1).mean())
-        if r.shape[-1] > 5:
+    if classifier and finite_ref.all() and ref.ndim >= 1 and ref.shape[-1] > 1:
+        scores, ref_scores = a.reshape(ref.shape), r.reshape(ref.shape)
+        ref_top1 = ref_scores.argmax(axis=-1)
+        stats["top1_agreement"] = float((scores.argmax(axis=-1) == ref_top1).mean())
+        if ref.shape[-1] > 5:
             # Share of rows whose reference top-1 class is among the converted model's top 5.
-            top5 = np.argsort(-a, axis=-1)[..., :5]
+            top5 = np.argsort(-scores, axis=-1)[..., :5]
             stats["top5_agreement"] = float((top5 == ref_top1[..., None]).any(axis=-1).mean())
     stats["ok"] = bool(np.all(diff <= tol.atol + tol.rtol * np.abs(r)))
     if not stats["ok"]:

@@ -7,6 +7,9 @@ switched off for that call so the statistics are those inference will see.
 
 from __future__ import annotations
 
+import re
+import sys
+import tempfile
 from typing import Any
 
 
@@ -37,9 +40,35 @@ def _layers(model: Any) -> list[Any]:
     return found
 
 
+#: Native start-up chatter TensorFlow writes to stderr (fd 2) on import, whatever TF_CPP_MIN_LOG_LEVEL
+#: says: absl's pre-initialisation notice and info lines (oneDNN, CPU features, CUDA probing).
+_BANNER = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)|I\d{4} |W\d{4} .*(cuda|cudnn|"
+                     r"cufft|cublas|TF-TRT|cpu_feature_guard|computation_placer))")
+
+
 def quiet_tensorflow() -> None:
-    """TensorFlow prints oneDNN/CUDA banners on import: keep them out of convcheck's output."""
+    """Import TensorFlow (and Keras) with their native start-up banners kept off the user's terminal.
+
+    The banners are written by C++ straight to file descriptor 2, so only redirecting the descriptor
+    catches them; anything else written meanwhile (a real error) is passed on."""
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    if "tensorflow" in sys.modules:
+        return
+    with tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            import keras  # noqa: F401 - Keras' TF backend loads a second TF library with its own banner
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            kept = [ln for ln in sink.read().decode(errors="replace").splitlines()
+                    if ln.strip() and not _BANNER.match(ln) and "\x1b[" not in ln]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")

@@ -132,8 +132,26 @@ def _readable(path: Path, what: str, load: Any) -> Any:
         raise ConvcheckError(f"{path}: not a readable {what} ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
 
 
+def _is_zip(path: Path) -> bool:
+    import zipfile
+
+    return zipfile.is_zipfile(path)
+
+
+def _zip_archive(path: Path, what: str) -> None:
+    """.pt2, TorchScript and .keras files are zip archives: a file that is not one is truncated or foreign
+    (and torch would log a traceback before its own error)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise ConvcheckError(f"{path}: not a {what} (those are zip archives; this file is not one: truncated, "
+                             "or another format?)")
+
+
 def _from_exported_program(path: Path, overrides: list[str], npz: Path | None) -> ModelSpec:
     import torch
+
+    _zip_archive(path, "torch.export program (.pt2)")
 
     program = _readable(path, "torch.export program (.pt2)", torch.export.load)
     given = {s.name: s for s in map(parse_input_option, overrides)}
@@ -161,6 +179,9 @@ def _from_exported_program(path: Path, overrides: list[str], npz: Path | None) -
 
 
 def _from_torchscript(path: Path, overrides: list[str], npz: Path | None) -> ModelSpec:
+    if not _is_zip(path):
+        raise ConvcheckError(f"{path}: not a TorchScript archive (save it with torch.jit.save; convcheck never "
+                             "unpickles arbitrary .pt files)")
     module = _readable(path, "TorchScript archive (save it with torch.jit.save; convcheck never unpickles "
                        "arbitrary .pt files)", load_torchscript)
     names = [a.name for a in module.forward.schema.arguments[1:]]
@@ -176,6 +197,11 @@ def _from_torchscript(path: Path, overrides: list[str], npz: Path | None) -> Mod
 
 
 def _from_keras(path: Path, overrides: list[str], npz: Path | None) -> ModelSpec:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):  # Keras' own error for this is "File not found"
+        raise ConvcheckError(f"{path}: not a .keras archive (a .keras file is a zip); is it truncated, or saved "
+                             "in the legacy HDF5 format (.h5)? Re-save it with model.save('model.keras')")
     model = _readable(path, "Keras model (.keras)", load_keras)
     given = {s.name: s for s in map(parse_input_option, overrides)}
     inputs = []
@@ -279,7 +305,9 @@ def _given_with_source(given: str, source: str, overrides: list[str], npz: Path 
     from convcheck.convert.tflite_from_keras import map_signature
 
     try:
-        map_signature(info, [i.name for i in spec.inputs_for(None)], list(spec.outputs))
+        map_signature(info, [i.name for i in spec.inputs_for(None)], list(spec.outputs),
+                      input_shapes={i.name: [-1 if a in i.dynamic_axes else d for a, d in enumerate(i.shape)]
+                                    for i in spec.inputs_for(None)})
     except RuntimeError as exc:
         raise ConvcheckError(f"{path.name} does not match --source {source}: {exc}") from None
     return dataclasses.replace(spec, description=f"{path.name} (TFLite) against {spec.description}",
@@ -296,7 +324,8 @@ def _tflite_info(path: Path) -> dict[str, Any]:
     try:
         info = inspect_flatbuffer(blob)
     except Exception as exc:  # noqa: BLE001 - a corrupt flatbuffer is the user's file, not our bug
-        raise ConvcheckError(f"{path}: not a readable .tflite file ({type(exc).__name__}); is it truncated?") from None
+        raise ConvcheckError(f"{path}: not a readable .tflite file (its flatbuffer is cut short or corrupt: "
+                             f"{type(exc).__name__}); is it truncated?") from None
     if not info["signature"] or not info["signature"]["inputs"]:
         raise ConvcheckError(f"{path}: the .tflite file declares no inputs")
     return info

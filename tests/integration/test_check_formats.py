@@ -37,9 +37,29 @@ def files(tmp_path_factory) -> Path:
     torch.jit.save(torch.jit.trace(model, x), str(folder / "cnn.pt"))
     torch.onnx.export(model, (x,), str(folder / "cnn.onnx"), input_names=["image"], output_names=["logits"],
                       dynamic_axes={"image": {0: "batch"}}, dynamo=False)
-    build_keras("tiny").save(str(folder / "cnn.keras"))
+    keras_model = build_keras("tiny")
+    keras_model.save(str(folder / "cnn.keras"))
+    keras_model.export(str(folder / "cnn_saved_model"), format="tf_saved_model")
+    _write_tflite_files(keras_model, folder)
     (folder / "userfactory.py").write_text(FACTORY)
     return folder
+
+
+def _write_tflite_files(keras_model, folder: Path) -> None:
+    """cnn.tflite (fp32), cnn_int8.tflite (dynamic-range int8), and other.keras: the same network with
+    other weights, a wrong --source that the comparison must catch."""
+    import numpy as np
+    import tensorflow as tf
+
+    (folder / "cnn.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(keras_model).convert())
+    quantised = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    quantised.optimizations = [tf.lite.Optimize.DEFAULT]
+    (folder / "cnn_int8.tflite").write_bytes(quantised.convert())
+    rng = np.random.default_rng(1)
+    # Kernels only: perturbed normalisation variances could go negative and make the reference NaN.
+    keras_model.set_weights([w + rng.normal(0, 0.2, w.shape).astype(w.dtype) if w.ndim > 1 else w
+                             for w in keras_model.get_weights()])
+    keras_model.save(str(folder / "other.keras"))
 
 
 def check(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict | None]:
@@ -57,6 +77,10 @@ def check(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict |
     ("cnn.pt2", "torch/onnx/ort,torch/exported_program/tvm"),
     ("cnn.pt --input input:1x3x64x64:float32", "torch/onnx_legacy/ort,torch/openvino"),
     ("cnn.keras", "keras/onnx/ort,keras/tflite"),
+    ("cnn_saved_model", "savedmodel/onnx/ort,savedmodel/tflite,savedmodel/openvino"),
+    ("cnn.tflite", "tflite/tflite,tflite/onnx/ort"),
+    ("cnn.tflite --source cnn.keras", "keras/given-tflite/tflite"),
+    ("cnn.tflite --source cnn_saved_model", "savedmodel/given-tflite/tflite"),
     ("userfactory:make", "torch/onnx/ort"),
 ])
 def test_each_format_runs_its_routes_and_passes(files, given, routes):
@@ -66,6 +90,38 @@ def test_each_format_runs_its_routes_and_passes(files, given, routes):
     for cell in results["cells"]:
         assert cell["status"] == "pass", cell["error"]
         assert cell["parity"]["max_abs"] < 1e-4 and cell["parity"]["samples"] == 2
+
+
+def test_an_int8_tflite_runs_as_given_and_is_judged_at_int8(files):
+    proc, results = check(files, "cnn_int8.tflite", "--source", "cnn.keras")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (cell,) = results["cells"]
+    assert (cell["route"], cell["precision"], cell["status"]) == ("keras/given-tflite/tflite", "int8", "pass")
+    assert cell["parity"]["tolerance"]["profile"] == "int8"
+    assert cell["parity"]["max_abs"] > 0  # dynamic-range int8 is not bit-exact: the comparison is real
+    # the same file alone: its tf2onnx conversion is judged against it at int8 tolerance too
+    proc, results = check(files, "cnn_int8.tflite", "--routes", "tflite/onnx/ort")
+    assert proc.returncode == 0 and results["cells"][0]["parity"]["tolerance"]["profile"] == "int8"
+
+
+def test_a_tflite_checked_against_the_wrong_source_mismatches(files):
+    proc, results = check(files, "cnn.tflite", "--source", "other.keras")
+    assert proc.returncode == 1
+    (cell,) = results["cells"]
+    assert cell["status"] == "mismatch" and cell["parity"]["max_abs"] > 1e-2
+
+
+def test_several_samples_of_the_users_own_data(files):
+    import numpy as np
+
+    images = np.random.default_rng(5).normal(size=(3, 1, 3, 64, 64)).astype("float32")
+    np.savez(files / "three.npz", image=images)
+    proc, results = check(files, "cnn.onnx", "--inputs", "three.npz", "--routes", "onnx/ort")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert results["cells"][0]["parity"]["samples"] == 3
+    np.savez(files / "wrong.npz", image=images[:, :, :, :32])
+    proc, _ = check(files, "cnn.onnx", "--inputs", "wrong.npz")
+    assert proc.returncode == 2 and "fixes it at 64" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_torchscript_without_shapes_says_which_input(files):
@@ -92,11 +148,26 @@ def test_a_pickle_is_refused_and_never_unpickled(files):
     ("model.bin", "no such file"),
     ("cnn.onnx.txt", "no such file"),
     ("nomodule:make", "cannot import the factory"),
+    ("cut.onnx", "not a readable ONNX model"),
+    ("cut.tflite", "cut.tflite: not a readable .tflite file"),
+    ("text.tflite", "not a TFLite flatbuffer"),
+    ("cut.keras", "not a .keras archive"),
+    ("cut.pt2", "not a torch.export program (.pt2)"),
+    ("broken_saved_model", "not a readable TensorFlow SavedModel folder"),
+    ("cnn.keras --source cnn.keras", "--source is for an already converted .tflite file"),
+    ("cnn.tflite --source userfactory:make", "does not match --source"),
+    ("cnn_saved_model --signature nope", "no signature 'nope'"),
 ])
 def test_unusable_model_is_one_line_exit_2(files, given, expected):
-    proc, _ = check(files, given)
-    assert proc.returncode == 2
-    assert expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    for name in ("cnn.onnx", "cnn.tflite", "cnn.keras", "cnn.pt2"):  # truncated copies
+        blob = (files / name).read_bytes()
+        (files / f"cut{Path(name).suffix}").write_bytes(blob[: len(blob) // 3])
+    (files / "text.tflite").write_text("not a model")
+    (files / "broken_saved_model").mkdir(exist_ok=True)
+    (files / "broken_saved_model" / "saved_model.pb").write_bytes(b"\x08\x01garbage")
+    proc, results = check(files, *given.split())
+    assert proc.returncode == 2 and results is None
+    assert expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 def test_matrix_takes_a_model_file_beside_the_zoo(files):

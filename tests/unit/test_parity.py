@@ -90,3 +90,21 @@ def test_summary_keeps_the_worst_sample():
     assert p["samples"] == 3 and not p["ok"]
     exact = summarize([{"y": compare_arrays(ref, ref, FP32)}], FP32)
     assert exact["snr_db"] is None and exact["exact"] is True and exact["ok"]
+
+
+def test_where_the_reference_is_nan_the_route_must_be_nan_too_and_stats_stay_finite():
+    ref = np.array([[0.5, np.nan, -1.0, 2.0]], dtype=np.float32)
+    same = ref + np.array([[1e-6, 0, 0, 0]], dtype=np.float32)
+    stats = compare_arrays(same, ref, Tolerance(1e-4, 1e-3), classifier=True)
+    assert stats["ok"] and stats["reference_nonfinite"] == 1
+    assert math.isclose(stats["max_abs"], 1e-6, rel_tol=0.1)  # over the finite positions, not NaN or 0
+    assert "top1_agreement" not in stats  # argmax over a NaN row means nothing
+    filled = np.nan_to_num(ref)
+    stats = compare_arrays(filled, ref, Tolerance(1e-4, 1e-3))
+    assert not stats["ok"] and "where the reference is NaN" in stats["problem"]
+
+
+def test_a_single_value_output_is_not_called_constant():
+    # One score per sample at batch 1: only the across-samples check can judge it.
+    assert signal_problem(np.array([[0.7]], dtype=np.float32)) is None
+    assert signal_problem(np.array([[np.inf]], dtype=np.float32)) is not None
