@@ -159,7 +159,14 @@ DEVICE_OPT = typer.Option("auto", "--device", help="Comma-separated devices (cpu
 PRECISION_OPT = typer.Option("all", "--precision", help="Comma-separated precisions (fp32, fp16, int8), or `all`: "
                              "every precision each route offers (TFLite fp16/int8, TensorRT fp16, Core ML fp16).")
 SAMPLES_OPT = typer.Option(4, "--samples", min=1, help="Seeded input samples compared per cell; the worst counts.")
-THREADS_OPT = typer.Option(None, "--threads", min=1, help="Intra-op threads for every runtime (default: all cores).")
+THREADS_OPT = typer.Option(None, "--threads", min=1, help="Intra-op threads for every runtime (default: the "
+                           "machine's physical cores, recorded with every figure).")
+ATOL_OPT = typer.Option(None, "--atol", min=0.0, help="Judge every output elementwise with this absolute tolerance "
+                        "instead of the precision's profile (fp32: elementwise 1e-4/1e-3; fp16, int8: SNR). "
+                        "Give --rtol with it.")
+RTOL_OPT = typer.Option(None, "--rtol", min=0.0, help="Relative tolerance that goes with --atol.")
+BATCH_OPT = typer.Option(None, "--batch", help="Comma-separated batch sizes, e.g. 1,8,32: latency and throughput "
+                         "per batch where the model's batch axis is dynamic.")
 BENCH_SECONDS_OPT = typer.Option(1.0, "--bench-seconds", min=0.0, help="Minimum timed duration per cell, after warm-up.")
 BENCH_ITERS_OPT = typer.Option(30, "--bench-iters", min=1, help="Minimum timed iterations per cell.")
 TVM_TUNE_OPT = typer.Option(0, "--tvm-tune", min=0, metavar="TRIALS",
@@ -168,9 +175,30 @@ TVM_TUNE_OPT = typer.Option(0, "--tvm-tune", min=0, metavar="TRIALS",
 OUT_OPT = typer.Option(None, "--out", help="Output folder (default: runs/<run id>/).")
 
 
+def _tolerance(atol: Optional[float], rtol: Optional[float]) -> Optional[dict]:
+    if atol is None and rtol is None:
+        return None
+    if atol is None or rtol is None:
+        raise ConvcheckError("--atol and --rtol go together: give both (e.g. --atol 1e-3 --rtol 1e-2)")
+    return {"atol": atol, "rtol": rtol}
+
+
+def _batches(value: Optional[str]) -> tuple[int, ...]:
+    if not value:
+        return ()
+    try:
+        sizes = tuple(dict.fromkeys(int(v) for v in value.split(",") if v.strip()))
+    except ValueError:
+        raise ConvcheckError(f"--batch {value!r}: give batch sizes joined by commas, e.g. 1,8,32") from None
+    if not sizes or any(b < 1 for b in sizes):
+        raise ConvcheckError(f"--batch {value!r}: batch sizes must be 1 or more")
+    return sizes
+
+
 def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precision: str, out: Optional[Path],
                     size: str, samples: int, threads: Optional[int], bench_seconds: float, bench_iters: int,
-                    tvm_tune: int, references: Optional[dict] = None) -> None:
+                    tvm_tune: int, references: Optional[dict] = None, tolerance: Optional[dict] = None,
+                    batches: tuple[int, ...] = ()) -> None:
     """Plan, run with a progress bar, print the table, exit 0/1 (shared by `matrix` and `check`)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -192,8 +220,11 @@ def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precisi
     out_dir = out or Path("runs") / run_id
     if out_dir.exists() and not out_dir.is_dir():
         raise ConvcheckError(f"--out {out_dir} is a file: give a folder")
+    from convcheck.environment import physical_cores
+
     settings = RunSettings(
-        workdir=out_dir, size=size, samples=samples, threads=threads,
+        workdir=out_dir, size=size, samples=samples, threads=threads or physical_cores(),
+        tolerance_override=tolerance, batches=batches,
         latency=LatencyConfig(min_iters=bench_iters, min_seconds=bench_seconds),
         references=references or {},
         hop_settings={"tvm_tune_trials": tvm_tune, "cache_dir": cache_dir()},
@@ -233,6 +264,9 @@ def matrix(
     bench_seconds: float = BENCH_SECONDS_OPT,
     bench_iters: int = BENCH_ITERS_OPT,
     tvm_tune: int = TVM_TUNE_OPT,
+    atol: Optional[float] = ATOL_OPT,
+    rtol: Optional[float] = RTOL_OPT,
+    batch: Optional[str] = BATCH_OPT,
     model_file: Optional[list[str]] = typer.Option(None, "--model-file", help="Your own model (any format "
                                                    "`convcheck check` reads) added to the matrix; repeatable. With "
                                                    "--model-file and no --models, only your models run."),
@@ -245,13 +279,14 @@ def matrix(
     if size not in ("full", "tiny"):
         raise ConvcheckError(f"unknown size {size!r}: use full or tiny")
     _devices(device), _precisions(precision)  # usage errors before any work
+    tolerance, batches = _tolerance(atol, rtol), _batches(batch)
     specs = select_models(models_) if models_ or not model_file else []
     if model_file:
         from convcheck.zoo.user_files import spec_for_model
 
         specs += [spec_for_model(f, input_ or [], None) for f in model_file]
     _run_and_report(specs, routes_, device, precision, out, size, samples, threads, bench_seconds, bench_iters,
-                    tvm_tune)
+                    tvm_tune, tolerance=tolerance, batches=batches)
 
 
 @app.command()
@@ -285,12 +320,16 @@ def check(
     bench_seconds: float = BENCH_SECONDS_OPT,
     bench_iters: int = BENCH_ITERS_OPT,
     tvm_tune: int = TVM_TUNE_OPT,
+    atol: Optional[float] = ATOL_OPT,
+    rtol: Optional[float] = RTOL_OPT,
+    batch: Optional[str] = BATCH_OPT,
 ) -> None:
     """Check your own model down every route that starts from its format. Writes results.json."""
     from convcheck.routes import REFERENCE_CHOICES
     from convcheck.types import Format
 
     _devices(device), _precisions(precision)
+    tolerance, batches = _tolerance(atol, rtol), _batches(batch)
     choices = REFERENCE_CHOICES[Format.ONNX]
     if reference not in choices:
         raise ConvcheckError(f"unknown --reference {reference!r}: use {' or '.join(choices)}")
@@ -298,7 +337,7 @@ def check(
 
     spec = spec_for_model(model, input_ or [], inputs, source=source, signature=signature)
     _run_and_report([spec], routes_, device, precision, out, "full", samples, threads, bench_seconds, bench_iters,
-                    tvm_tune, references={Format.ONNX: choices[reference]})
+                    tvm_tune, references={Format.ONNX: choices[reference]}, tolerance=tolerance, batches=batches)
 
 
 def main() -> None:

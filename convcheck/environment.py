@@ -94,3 +94,18 @@ def host() -> dict[str, Any]:
         "memory_bytes": _memory_bytes(),
         "gpus": list(gpus()),
     }
+
+
+def physical_cores() -> int:
+    """Physical cores among the CPUs this process may run on (what ORT uses by default)."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    cores = set()
+    for cpu in cpus:
+        topology = f"/sys/devices/system/cpu/cpu{cpu}/topology"
+        try:
+            with open(f"{topology}/physical_package_id") as pkg, open(f"{topology}/core_id") as core:
+                cores.add((pkg.read().strip(), core.read().strip()))
+        except OSError:
+            cores.add(("?", str(cpu)))
+    return max(len(cores), 1)
+

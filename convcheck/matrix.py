@@ -84,6 +84,8 @@ def run_matrix(
         "size": settings.size,
         "samples": settings.samples,
         "threads": settings.threads,
+        "tolerance_override": settings.tolerance_override,
+        "batches": list(settings.batches),
         "latency": asdict(settings.latency),
     }
     results = new_run(run_id, run_settings, distributions)

@@ -39,6 +39,10 @@ class RunSettings:
     references: dict[Format, str] = field(default_factory=dict)
     #: Options hops read from their ConvertContext (tvm_tune_trials, cache_dir).
     hop_settings: dict[str, Any] = field(default_factory=dict)
+    #: `--atol/--rtol`: one elementwise bound for every cell, instead of the precision profiles.
+    tolerance_override: dict[str, float] | None = None
+    #: `--batch 1,8,...`: extra batch sizes timed where the model's batch axis is dynamic.
+    batches: tuple[int, ...] = ()
 
     def reference_runtime(self, source: Format) -> str:
         return self.references.get(source, SOURCES[source])
@@ -51,6 +55,8 @@ class Reference:
     outputs: list[dict[str, np.ndarray]]
     seconds: float
     vacuous: dict[str, str]  # output name -> why it carries no signal
+    #: How far the fp32 reference is from the source run in float64, per output (None: cannot run fp64).
+    noise_floor: dict[str, Any] | None = None
 
 
 @dataclass
@@ -103,7 +109,35 @@ class CellRunner:
                 vacuous[out] = next(p for p in problems if p)
             elif len(outputs) > 1 and all(np.array_equal(outputs[0][out], o[out]) for o in outputs[1:]):
                 vacuous[out] = "the reference output does not change with the input"
-        return Reference(name, feeds, outputs, time.perf_counter() - started, vacuous)
+        noise_floor = self._noise_floor(spec, source, name, feeds, outputs)
+        return Reference(name, feeds, outputs, time.perf_counter() - started, vacuous, noise_floor)
+
+    def _noise_floor(self, spec: ModelSpec, source: Format, name: str, feeds: list[dict[str, np.ndarray]],
+                     outputs: list[dict[str, np.ndarray]]) -> dict[str, Any] | None:
+        """The fp32 reference against the same source run in float64, where the reference runtime can
+        (PyTorch): the error the source framework itself makes, which no route is blamed for."""
+        runtime_cls = runtimes.get(name)
+        if "fp64" not in runtime_cls.precisions:  # type: ignore[attr-defined]
+            return None
+        started = time.perf_counter()
+        try:
+            runtime = runtime_cls(Target(name, "cpu", "fp64"), self.settings.threads)
+            runtime.activate(self.source_artifact(spec, source))
+            exact = [runtime.infer(f) for f in feeds]
+            runtime.deactivate()
+        except Exception as exc:  # noqa: BLE001 - a model that will not run in float64 has no floor
+            return {"reference": f"{name} float64", "error": first_line(exc)}
+        per_output = {}
+        for out in spec.outputs:
+            diffs = [np.abs(o[out].astype(np.float64) - e[out].astype(np.float64)) for o, e in zip(outputs, exact)
+                     if o[out].dtype.kind == "f"]
+            if diffs:
+                per_output[out] = {"max_abs": max(float(d.max()) if d.size else 0.0 for d in diffs),
+                                   "max_rel": max(float((d / (np.abs(e[out]) + parity_mod.REL_EPS)).max())
+                                                  if d.size else 0.0 for d, e in zip(diffs, exact))}
+        worst = max((v["max_abs"] for v in per_output.values()), default=0.0)
+        return {"reference": f"{name} float64", "max_abs": worst, "per_output": per_output,
+                "seconds": time.perf_counter() - started}
 
     def source_artifact(self, spec: ModelSpec, source: Format) -> Artifact:
         art = spec.source_artifact(source, self.settings.size)
@@ -251,6 +285,7 @@ class CellRunner:
         artifact = converted.artifact
         assert artifact is not None
 
+        rss_before = _rss_mb()
         t0 = time.perf_counter()
         try:
             runtime = self._activate(route.runtime, target, artifact)
@@ -259,8 +294,11 @@ class CellRunner:
             raise classify(exc, "load") from exc
         cell["timings_s"]["load"] = time.perf_counter() - t0
         stages.append({"stage": "load", "ok": True, "seconds": cell["timings_s"]["load"]})
+        cell["memory_mb"] = {"rss_before_load": rss_before, "rss_after_load": _rss_mb()}
         try:
             self._run_and_compare(spec, runtime, ref, cell)
+            self._benchmark_batches(spec, route.source, runtime, cell)
+            cell["memory_mb"].update(_memory_after(target))
         finally:
             runtime.deactivate()
         self._benchmark_variants(spec, route, target, artifact, ref, cell)
@@ -285,15 +323,45 @@ class CellRunner:
         cell["runtime_settings"] = runtime.describe()
 
         t0 = time.perf_counter()
-        parity = compare_outputs(spec, actual, ref.outputs, cell["precision"])
+        parity = compare_outputs(spec, actual, ref.outputs, cell["precision"], ref.noise_floor,
+                                 self.settings.tolerance_override)
         cell["parity"] = parity
         stages.append({"stage": "compare", "ok": parity["ok"], "seconds": time.perf_counter() - t0})
 
         t0 = time.perf_counter()
         feeds = ref.feeds[0]
         cell["latency_ms"] = measure(lambda: runtime.infer(feeds), self.settings.latency)
-        cell["latency_ms"]["batch"] = spec.batch
+        cell["latency_ms"]["batch"] = _batch_of(feeds)
+        cell["latency_ms"]["threads"] = cell["runtime_settings"].get("threads")
+        if cell["latency_ms"]["noisy"]:
+            cell["warnings"].append(f"noisy latency: cv {cell['latency_ms']['cv']:.0%} over "
+                                    f"{cell['latency_ms']['n']} iterations; compare p50s with care")
         stages.append({"stage": "benchmark", "ok": True, "seconds": time.perf_counter() - t0})
+
+    def _benchmark_batches(self, spec: ModelSpec, source: Format, runtime: Any, cell: dict[str, Any]) -> None:
+        """`--batch 1,8,...`: latency and throughput per batch size, where the batch axis is dynamic.
+
+        A runtime whose artifact was built for one shape (TVM compiles the shapes in, a TensorRT
+        profile has a range) may refuse a batch: that is recorded, not a failure of the cell."""
+        inputs = spec.inputs_for(source, self.settings.size)
+        if not self.settings.batches:
+            return
+        if not all(0 in i.dynamic_axes for i in inputs):
+            cell["batches"] = {"skipped": "the model's batch axis is not dynamic: "
+                                          f"{', '.join(i.describe() for i in inputs)}"}
+            return
+        found = []
+        for batch in self.settings.batches:
+            feeds = spec.feeds(0, batch=batch, fmt=source, size=self.settings.size)
+            entry: dict[str, Any] = {"batch": batch}
+            try:
+                runtime.infer(feeds)
+                entry["latency_ms"] = measure(lambda: runtime.infer(feeds), self.settings.latency)
+                entry["throughput_per_s"] = batch * 1000.0 / entry["latency_ms"]["p50"]
+            except Exception as exc:  # noqa: BLE001 - a fixed-shape artifact: recorded per batch
+                entry["error"] = first_line(exc)
+            found.append(entry)
+        cell["batches"] = {"per_batch": found}
 
     def _benchmark_variants(self, spec: ModelSpec, route: Route, target: Target, artifact: Artifact,
                             ref: Reference, cell: dict[str, Any]) -> None:
@@ -309,7 +377,8 @@ class CellRunner:
                 runtime = self._activate(route.runtime, target, alt)
                 try:
                     got = [runtime.infer(f) for f in ref.feeds]
-                    record["parity"] = compare_outputs(spec, got, ref.outputs, cell["precision"])
+                    record["parity"] = compare_outputs(spec, got, ref.outputs, cell["precision"], ref.noise_floor,
+                                                       self.settings.tolerance_override)
                     feeds = ref.feeds[0]
                     record["latency_ms"] = measure(lambda: runtime.infer(feeds), self.settings.latency)
                 finally:
@@ -332,15 +401,32 @@ class CellRunner:
 
 
 def compare_outputs(spec: ModelSpec, actual: list[dict[str, np.ndarray]], expected: list[dict[str, np.ndarray]],
-                    precision: str) -> dict[str, Any]:
+                    precision: str, noise_floor: dict[str, Any] | None = None,
+                    override: dict[str, float] | None = None) -> dict[str, Any]:
     """The cell's `parity` object over every sample; a missing output is a mismatch.
 
-    A model that itself computes in lower precision (a user's int8 .tflite) is judged at its own
-    precision's tolerance on every route: the error it brings is not the route's."""
+    The tolerance, per output: the precision's profile (validate/data/tolerances.json), then the
+    model's own override for that output (declared next to the model, with its reason), then for an
+    elementwise check atol raised to `noise_floor_factor` x the source's own fp32-vs-fp64 error; a
+    `--atol/--rtol` override replaces all of it. A model that itself computes in lower precision (a
+    user's int8 .tflite) is judged at its own precision's profile on every route: the error it brings
+    is not the route's."""
     precision = _looser(precision, spec.precision)
-    tol = parity_mod.Tolerance.for_precision(precision)
-    overrides = spec.tolerances.get(precision, {})
-    per_output_tol = {n: parity_mod.Tolerance(**{**vars(tol), **overrides.get(n, {})}) for n in spec.outputs}
+    base = parity_mod.Tolerance.for_precision(precision)
+    factor = parity_mod.PROFILES[precision].get("noise_floor_factor")
+    model_overrides = spec.tolerances.get(precision, {})
+    floors = (noise_floor or {}).get("per_output", {})
+    per_output_tol: dict[str, parity_mod.Tolerance] = {}
+    raised: dict[str, float] = {}
+    for name in spec.outputs:
+        if override:
+            per_output_tol[name] = parity_mod.Tolerance(override["atol"], override["rtol"], "elementwise")
+            continue
+        tol = parity_mod.Tolerance(**{**vars(base), **model_overrides.get(name, {})})
+        if factor and tol.check == "elementwise" and name in floors and factor * floors[name]["max_abs"] > tol.atol:
+            tol.atol = factor * floors[name]["max_abs"]
+            raised[name] = tol.atol
+        per_output_tol[name] = tol
     per_sample = []
     for got, want in zip(actual, expected):
         missing = [n for n in spec.outputs if n not in got]
@@ -349,11 +435,52 @@ def compare_outputs(spec: ModelSpec, actual: list[dict[str, np.ndarray]], expect
                               f"output(s) {missing} missing; the runtime returned {sorted(got)}", "compare")
         per_sample.append({n: parity_mod.compare_arrays(got[n], want[n], per_output_tol[n], spec.task == "classifier")
                            for n in spec.outputs})
-    parity = parity_mod.summarize(per_sample, tol)
-    parity["tolerance"]["profile"] = precision
-    if overrides:
-        parity["tolerance"]["per_output"] = {n: vars(t) for n, t in per_output_tol.items() if n in overrides}
+    parity = parity_mod.summarize(per_sample, base if not override else next(iter(per_output_tol.values())))
+    parity["tolerance"]["profile"] = "--atol/--rtol" if override else precision
+    if model_overrides or raised:
+        parity["tolerance"]["per_output"] = {n: vars(t) for n, t in per_output_tol.items()
+                                             if n in model_overrides or n in raised}
+    if raised:
+        parity["tolerance"]["raised_by_noise_floor"] = raised
+    parity["noise_floor"] = noise_floor
     return parity
+
+
+def _batch_of(feeds: dict[str, np.ndarray]) -> int | None:
+    first = next(iter(feeds.values()), None)
+    return int(first.shape[0]) if first is not None and first.ndim else None
+
+
+def _rss_mb() -> float | None:
+    """This process's resident memory now (Linux /proc; None elsewhere)."""
+    import os
+
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _memory_after(target: Target) -> dict[str, Any]:
+    """Resident memory after the cell ran, the process's peak so far, and the GPU's where there is one.
+
+    Cells share a process until the engine isolates them (one worker per task): the peak is the
+    process's, so it bounds a cell's need from above; rss_after_run - rss_before_load is the
+    cell's own footprint when nothing was freed in between."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+    now = _rss_mb()
+    # ru_maxrss is sampled by the kernel lazily: never report a peak below what is resident now.
+    found: dict[str, Any] = {"rss_after_run": now, "process_peak_rss": max(peak, now or 0.0), "gpu_peak": None}
+    if target.device == "cuda" and "torch" in sys.modules:
+        import torch
+
+        if torch.cuda.is_available():
+            found["gpu_peak"] = torch.cuda.max_memory_allocated() / 2**20
+    return found
 
 
 def _looser(precision: str, model_precision: str) -> str:
@@ -385,6 +512,8 @@ def new_cell(model: str, route: Route, target: Target, size: str) -> dict[str, A
         "artifacts": [],
         "stages": [],
         "runtime_settings": None,
+        "memory_mb": None,
+        "warnings": [],
         "log": [],
     }
 

@@ -25,6 +25,12 @@ class LatencyConfig:
     max_seconds: float = 30.0
 
 
+#: Coefficient of variation above which a figure is flagged noisy. On a quiet machine ORT's CV is
+#: 1-5%; above 10% the machine is busy (another process, thermal throttling) or the runtime's own
+#: latency varies (allocation, thread wake-ups): the p50 is then not a figure to compare runs with.
+NOISY_CV = 0.10
+
+
 def measure(call: Callable[[], Any], config: LatencyConfig) -> dict[str, Any]:
     """Time `call()`; returns the results.json `latency_ms` object."""
     started = time.perf_counter()
@@ -47,12 +53,17 @@ def measure(call: Callable[[], Any], config: LatencyConfig) -> dict[str, Any]:
             break
     ms = np.asarray(samples_ns, dtype=np.float64) / 1e6
     overhead_ns = _timer_overhead_ns()
+    stdev = float(ms.std(ddof=1)) if len(ms) > 1 else 0.0
+    cv = stdev / float(ms.mean()) if ms.mean() > 0 else 0.0
     return {
         "p50": float(np.percentile(ms, 50)),
         "p90": float(np.percentile(ms, 90)),
         "p99": float(np.percentile(ms, 99)),
         "mean": float(ms.mean()),
-        "stdev": float(ms.std(ddof=1)) if len(ms) > 1 else 0.0,
+        "stdev": stdev,
+        "cv": cv,
+        # Noisy: the spread is large enough that p50 may move by more than a tenth between runs.
+        "noisy": bool(cv > NOISY_CV or len(ms) < config.min_iters),
         "min": float(ms.min()),
         "max": float(ms.max()),
         "n": int(len(ms)),

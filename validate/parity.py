@@ -1,27 +1,30 @@
 """Numerical parity: does the converted model compute the same function as its source?
 
-Statistics per output, worst sample counts. Tolerances are data (`TOLERANCES`), keyed by
-precision. A reference output that carries no signal (constant, all-zero, non-finite) makes the
+Statistics per output, worst sample counts. Tolerance profiles are data
+(validate/data/tolerances.json), keyed by precision, each with the reasoning behind it. A reference output that carries no signal (constant, all-zero, non-finite) makes the
 comparison `vacuous`: a check on a constant proves nothing.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-#: Interim tolerance profiles (allclose-style: |a - r| <= atol + rtol * |r|, elementwise).
-#: fp32: a faithful conversion differs from its source by reassociated float sums, typically
-#: 1e-7..1e-5 relative; 1e-4 / 1e-3 leaves room for deep models without hiding a wrong op, whose
-#: error is of the order of the output itself.
-TOLERANCES: dict[str, dict[str, float]] = {
-    "fp32": {"atol": 1e-4, "rtol": 1e-3},
-    "fp16": {"atol": 1e-2, "rtol": 1e-2},
-    "int8": {"atol": 1e-1, "rtol": 1e-1},
-}
+def _load_profiles() -> dict[str, dict[str, Any]]:
+    from importlib.resources import files
+
+    return json.loads(files("convcheck.validate").joinpath("data/tolerances.json").read_text())
+
+
+#: Tolerance profiles per precision, as data with the reasoning beside each (validate/data/tolerances.json).
+PROFILES: dict[str, dict[str, Any]] = _load_profiles()
+#: Elementwise bounds per precision (reported as min_passing for every profile; decisive for fp32).
+TOLERANCES: dict[str, dict[str, float]] = {k: {"atol": v["atol"], "rtol": v["rtol"]}
+                                           for k, v in PROFILES.items() if "atol" in v}
 #: max_rel divides by |r| + REL_EPS so that zeros in the reference do not make it infinite.
 REL_EPS = 1e-6
 #: A reference output whose values span less than this (relative to its magnitude) is constant.
@@ -30,12 +33,19 @@ CONSTANT_SPREAD = 1e-7
 
 @dataclass
 class Tolerance:
+    """What a cell's outputs are held to. `check` says which bound decides: "elementwise"
+    (|a - r| <= atol + rtol*|r| everywhere) or "snr" (snr_db >= min_snr_db); integer outputs are
+    always compared exactly."""
+
     atol: float
     rtol: float
+    check: str = "elementwise"
+    min_snr_db: float | None = None
 
     @classmethod
     def for_precision(cls, precision: str) -> "Tolerance":
-        return cls(**TOLERANCES[precision])
+        profile = PROFILES[precision]
+        return cls(profile["atol"], profile["rtol"], profile["check"], profile.get("min_snr_db"))
 
 
 def signal_problem(ref: np.ndarray) -> str | None:
@@ -65,6 +75,17 @@ def compare_arrays(actual: np.ndarray, ref: np.ndarray, tol: Tolerance, classifi
     if actual.shape != ref.shape:
         stats.update(ok=False, problem=f"shape {list(actual.shape)} != reference {list(ref.shape)}")
         return stats
+    if ref.dtype.kind in "iub":  # argmax, indices, masks: equal or not
+        equal = actual == ref
+        stats["exact_match"] = float(equal.mean()) if equal.size else 1.0
+        diff = np.abs(actual.astype(np.float64) - ref.astype(np.float64))
+        stats["max_abs"] = float(diff.max()) if diff.size else 0.0
+        stats["min_atol"] = stats["max_abs"]
+        stats["ok"] = bool(equal.all())
+        if not stats["ok"]:
+            stats["problem"] = (f"{int((~equal).sum())} of {equal.size} integer values differ "
+                                f"(exact_match {stats['exact_match']:.4g})")
+        return stats
     a = actual.astype(np.float64)
     r = ref.astype(np.float64)
     finite_ref = np.isfinite(r)
@@ -92,7 +113,11 @@ def compare_arrays(actual: np.ndarray, ref: np.ndarray, tol: Tolerance, classifi
     na, nr = float(np.linalg.norm(a)), float(np.linalg.norm(r))
     stats["cosine"] = float(np.dot(a.ravel(), r.ravel()) / (na * nr)) if na and nr else (1.0 if na == nr else 0.0)
     noise = float((diff ** 2).sum())
-    stats["snr_db"] = math.inf if noise == 0 else 10 * math.log10(float((r ** 2).sum()) / noise)
+    signal = float((r ** 2).sum())
+    stats["snr_db"] = math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal else -math.inf)
+    # PSNR against the reference's peak magnitude: 20*log10(max|r| / rms error).
+    peak = float(np.abs(r).max()) if r.size else 0.0
+    stats["psnr_db"] = math.inf if stats["rms"] == 0 else (20 * math.log10(peak / stats["rms"]) if peak else -math.inf)
     # The smallest atol that passes at the profile's rtol, i.e. max(|a - r| - rtol * |r|).
     stats["min_atol"] = max(0.0, float((diff - tol.rtol * np.abs(r)).max())) if diff.size else 0.0
     if classifier and finite_ref.all() and ref.ndim >= 1 and ref.shape[-1] > 1:
@@ -103,6 +128,11 @@ def compare_arrays(actual: np.ndarray, ref: np.ndarray, tol: Tolerance, classifi
             # Share of rows whose reference top-1 class is among the converted model's top 5.
             top5 = np.argsort(-scores, axis=-1)[..., :5]
             stats["top5_agreement"] = float((top5 == ref_top1[..., None]).any(axis=-1).mean())
+    if tol.check == "snr" and tol.min_snr_db is not None:
+        stats["ok"] = bool(stats["snr_db"] >= tol.min_snr_db)
+        if not stats["ok"]:
+            stats["problem"] = f"SNR {stats['snr_db']:.3g} dB below {tol.min_snr_db:g} dB (max_abs {stats['max_abs']:.3g})"
+        return stats
     stats["ok"] = bool(np.all(diff <= tol.atol + tol.rtol * np.abs(r)))
     if not stats["ok"]:
         stats["problem"] = f"max_abs {stats['max_abs']:.3g} exceeds atol {tol.atol:g} + rtol {tol.rtol:g} x |ref|"
@@ -111,7 +141,7 @@ def compare_arrays(actual: np.ndarray, ref: np.ndarray, tol: Tolerance, classifi
 
 #: Fields whose worst value across samples is the largest / the smallest.
 _WORST_IS_MAX = ("max_abs", "max_rel", "mean_abs", "rms", "min_atol")
-_WORST_IS_MIN = ("cosine", "snr_db", "top1_agreement", "top5_agreement")
+_WORST_IS_MIN = ("cosine", "snr_db", "psnr_db", "top1_agreement", "top5_agreement", "exact_match")
 
 
 def summarize(samples: list[dict[str, dict[str, Any]]], tol: Tolerance) -> dict[str, Any]:
@@ -135,7 +165,7 @@ def summarize(samples: list[dict[str, dict[str, Any]]], tol: Tolerance) -> dict[
                 worst_sample, worst_err = i, err
     parity: dict[str, Any] = {
         "ok": all(o["ok"] for o in per_output.values()),
-        "tolerance": {"atol": tol.atol, "rtol": tol.rtol},
+        "tolerance": {"atol": tol.atol, "rtol": tol.rtol, "check": tol.check, "min_snr_db": tol.min_snr_db},
         "samples": len(samples),
         "worst_sample": worst_sample,
     }
@@ -145,7 +175,8 @@ def summarize(samples: list[dict[str, dict[str, Any]]], tol: Tolerance) -> dict[
     for key in _WORST_IS_MIN:
         vals = [o[key] for o in per_output.values() if key in o]
         parity[key] = min(vals) if vals else None
-    parity["min_passing"] = {"atol": parity.pop("min_atol"), "rtol": tol.rtol}
+    # The smallest bounds that would have passed: atol at the profile's rtol, and the SNR floor.
+    parity["min_passing"] = {"atol": parity.pop("min_atol"), "rtol": tol.rtol, "snr_db": parity["snr_db"]}
     parity["per_output"] = per_output
     return _json_safe(parity)
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from convcheck.requirements import TVM
+from convcheck.environment import physical_cores  # noqa: F401 - re-exported for the TVM hop
 from convcheck.types import Artifact, Format
 from convcheck.validate.runtimes.base import Runtime
 
@@ -90,17 +91,3 @@ def _flatten(value: Any) -> list[np.ndarray]:
     if hasattr(value, "numpy"):
         return [value.numpy()]
     return [array for item in value for array in _flatten(item)]
-
-
-def physical_cores() -> int:
-    """Physical cores among the CPUs this process may run on (what ORT uses by default)."""
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-    cores = set()
-    for cpu in cpus:
-        topology = f"/sys/devices/system/cpu/cpu{cpu}/topology"
-        try:
-            with open(f"{topology}/physical_package_id") as pkg, open(f"{topology}/core_id") as core:
-                cores.add((pkg.read().strip(), core.read().strip()))
-        except OSError:
-            cores.add(("?", str(cpu)))
-    return max(len(cores), 1)
