@@ -301,6 +301,8 @@ class CellRunner:
             cell["memory_mb"].update(_memory_after(target))
         finally:
             runtime.deactivate()
+        if not cell["parity"]["ok"]:
+            self._localize(spec, route, ref, cell)
         self._benchmark_variants(spec, route, target, artifact, ref, cell)
         self._finish(ref, cell)
 
@@ -363,6 +365,24 @@ class CellRunner:
             found.append(entry)
         cell["batches"] = {"per_batch": found}
 
+    def _localize(self, spec: ModelSpec, route: Route, ref: Reference, cell: dict[str, Any]) -> None:
+        """Where the error starts, on the worst sample, with the tolerance the cell was judged by."""
+        from convcheck.validate.localize import localize_cell
+        from convcheck.zoo.base import materialize
+
+        applied = cell["parity"]["tolerance"]
+        tol = parity_mod.Tolerance(applied["atol"], applied["rtol"], applied.get("check", "elementwise"),
+                                   applied.get("min_snr_db"))
+        feeds = ref.feeds[cell["parity"].get("worst_sample") or 0]
+        found = localize_cell(route.formats, route.runtime, cell["artifacts"],
+                              lambda: materialize(self.source_artifact(spec, route.source)), feeds, tol)
+        cell["localization"] = found
+        if found.get("found"):
+            where = found.get("node") or found.get("layer")
+            module = found.get("torch_module")
+            cell["localization"]["summary"] = (f"error starts at {found.get('op_type') or found.get('keras_class')} "
+                                               f"{where}" + (f" (torch module {module})" if module else ""))
+
     def _benchmark_variants(self, spec: ModelSpec, route: Route, target: Target, artifact: Artifact,
                             ref: Reference, cell: dict[str, Any]) -> None:
         """Other builds of the same artifact (TVM untuned beside tuned): parity and latency of each."""
@@ -392,7 +412,8 @@ class CellRunner:
         parity = cell["parity"]
         if not parity["ok"]:
             bad = next(f"{n}: {o['problem']}" for n, o in parity["per_output"].items() if not o["ok"])
-            raise CellFailure(Status.MISMATCH.value, bad, "compare")
+            summary = (cell.get("localization") or {}).get("summary")
+            raise CellFailure(Status.MISMATCH.value, f"{bad}; {summary}" if summary else bad, "compare")
         if ref.vacuous:
             name, why = next(iter(ref.vacuous.items()))
             raise CellFailure(Status.VACUOUS.value, f"output {name}: {why}; the comparison proves nothing",
@@ -514,6 +535,7 @@ def new_cell(model: str, route: Route, target: Target, size: str) -> dict[str, A
         "runtime_settings": None,
         "memory_mb": None,
         "warnings": [],
+        "localization": None,
         "log": [],
     }
 

@@ -5,6 +5,9 @@ Real export and real ONNX Runtime throughout; only the defect is planted (tests/
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from convcheck.matrix import exit_code, plan, run_matrix
@@ -46,6 +49,18 @@ def test_each_failure_kind_becomes_its_status(planted_routes, tmp_path):
     assert scaled["status"] == "mismatch"
     assert scaled["error"]["stage"] == "compare" and "logits" in scaled["error"]["message"]
     assert scaled["parity"]["max_abs"] > 1e-3 and scaled["latency_ms"]["n"] >= 3
+
+    # Localisation names the node that reads the scaled weight, and the module that weight belongs to.
+    loc = scaled["localization"]
+    assert loc["found"], loc
+    import onnx
+
+    onnx_rec = next(r for r in scaled["artifacts"] if r["hop"] == "onnx_scaled")
+    graph = onnx.load(str(Path(onnx_rec["path"]) / onnx_rec["metadata"]["entry"])).graph
+    biggest = max(graph.initializer, key=lambda t: int(np.prod(t.dims))).name
+    assert biggest in next(n for n in graph.node if n.name == loc["node"]).input
+    assert loc["torch_module"] and loc["max_abs_in"] < 1e-4
+    assert loc["summary"] in scaled["error"]["message"]
 
     broken = by_route["torch/onnx_broken/ort"]
     assert broken["status"] == "convert_error"
