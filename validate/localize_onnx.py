@@ -298,7 +298,7 @@ def _divergence_report(graph: _Graph, walk: _Walk, method: str, tol: Tolerance) 
         # False: some input of the node was not exposed, and max_abs_in is that of values further up.
         "inputs_compared_directly": direct,
         "compared": len(walk.errors),
-        "tolerance": {"atol": tol.atol, "rtol": tol.rtol},
+        "tolerance": dict(vars(tol)),
     }
     if error.problem:
         report["problem"] = error.problem
@@ -332,7 +332,7 @@ def _is_constant(graph: _Graph, name: str) -> bool:
 
 
 def _not_found(reason: str, tol: Tolerance, **counts: int) -> dict[str, Any]:
-    return {"found": False, "reason": reason, **counts, "tolerance": {"atol": tol.atol, "rtol": tol.rtol}}
+    return {"found": False, "reason": reason, **counts, "tolerance": dict(vars(tol))}
 
 
 def _json_safe(obj: Any) -> Any:

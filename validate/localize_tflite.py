@@ -62,7 +62,7 @@ def localize_tflite(keras_model: Any, tflite_path: Path, feeds: dict[str, np.nda
     quiet_tensorflow()
     import keras
 
-    base: dict[str, Any] = {"method": METHOD, "tolerance": {"atol": tol.atol, "rtol": tol.rtol}}
+    base: dict[str, Any] = {"method": METHOD, "tolerance": dict(vars(tol))}
     graph = _read_flatbuffer(Path(tflite_path))
     if graph.get("problem"):
         return {"found": False, "reason": graph["problem"], **base}
