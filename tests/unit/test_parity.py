@@ -108,3 +108,12 @@ def test_a_single_value_output_is_not_called_constant():
     # One score per sample at batch 1: only the across-samples check can judge it.
     assert signal_problem(np.array([[0.7]], dtype=np.float32)) is None
     assert signal_problem(np.array([[np.inf]], dtype=np.float32)) is not None
+
+
+def test_top1_agreement_is_the_share_of_rows_over_all_samples():
+    tol = Tolerance(1e-4, 1e-3)
+    ref = np.array([[0.0, 1.0, 0.5]], dtype=np.float32)
+    flipped = np.array([[0.0, 0.5, 1.0]], dtype=np.float32)
+    samples = [{"y": compare_arrays(ref, ref, tol, classifier=True)} for _ in range(3)]
+    samples.append({"y": compare_arrays(flipped, ref, tol, classifier=True)})
+    assert summarize(samples, tol)["top1_agreement"] == pytest.approx(0.75)
