@@ -165,6 +165,14 @@ ATOL_OPT = typer.Option(None, "--atol", min=0.0, help="Judge every output elemen
                         "instead of the precision's profile (fp32: elementwise 1e-4/1e-3; fp16, int8: SNR). "
                         "Give --rtol with it.")
 RTOL_OPT = typer.Option(None, "--rtol", min=0.0, help="Relative tolerance that goes with --atol.")
+EXECUTOR_OPT = typer.Option("local", "--executor", help="local: cells run in worker processes (a crash, hang or "
+                            "runaway memory costs one cell, not the run); inline: in this process (debugging).")
+JOBS_OPT = typer.Option(None, "--jobs", min=1, help="Worker processes at once (default: what this machine can take; "
+                        "1 here when every runtime already uses all cores).")
+TIMEOUT_OPT = typer.Option(1800.0, "--timeout", min=1.0, help="Seconds one cell may take before its worker is stopped "
+                           "(status timeout).")
+MEMORY_OPT = typer.Option(None, "--memory-limit", min=64.0, help="MiB of resident memory one worker may use before it "
+                          "is stopped (status oom; default: 80% of the machine's memory over --jobs).")
 BATCH_OPT = typer.Option(None, "--batch", help="Comma-separated batch sizes, e.g. 1,8,32: latency and throughput "
                          "per batch where the model's batch axis is dynamic.")
 BENCH_SECONDS_OPT = typer.Option(1.0, "--bench-seconds", min=0.0, help="Minimum timed duration per cell, after warm-up.")
@@ -183,6 +191,14 @@ def _tolerance(atol: Optional[float], rtol: Optional[float]) -> Optional[dict]:
     return {"atol": atol, "rtol": rtol}
 
 
+def _engine(executor: str, jobs: Optional[int], timeout: float, memory_limit: Optional[float]) -> dict:
+    from convcheck.executor import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise ConvcheckError(f"unknown --executor {executor!r}: use {' or '.join(EXECUTORS)}")
+    return {"executor": executor, "jobs": jobs, "timeout": timeout, "memory_limit": memory_limit}
+
+
 def _batches(value: Optional[str]) -> tuple[int, ...]:
     if not value:
         return ()
@@ -198,7 +214,7 @@ def _batches(value: Optional[str]) -> tuple[int, ...]:
 def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precision: str, out: Optional[Path],
                     size: str, samples: int, threads: Optional[int], bench_seconds: float, bench_iters: int,
                     tvm_tune: int, references: Optional[dict] = None, tolerance: Optional[dict] = None,
-                    batches: tuple[int, ...] = ()) -> None:
+                    batches: tuple[int, ...] = (), engine: Optional[dict] = None) -> None:
     """Plan, run with a progress bar, print the table, exit 0/1 (shared by `matrix` and `check`)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -243,7 +259,12 @@ def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precisi
             failing += Status(cell["status"]).is_failure
             progress.update(task, advance=1, failing=failing)
 
-        results = run_matrix(cells, settings, out_dir, run_id, started, done)
+        from convcheck.executor import Limits, make_executor
+
+        engine = engine or {}
+        executor = make_executor(engine.get("executor", "inline"), settings, engine.get("jobs"),
+                                 Limits(engine.get("timeout", 1800.0), engine.get("memory_limit")))
+        results = run_matrix(cells, settings, out_dir, run_id, started, done, executor=executor)
     terminal.render(results, console)
     console.print(f"\nresults: {out_dir / 'results.json'}")
     raise typer.Exit(exit_code(results))
@@ -267,6 +288,10 @@ def matrix(
     atol: Optional[float] = ATOL_OPT,
     rtol: Optional[float] = RTOL_OPT,
     batch: Optional[str] = BATCH_OPT,
+    executor: str = EXECUTOR_OPT,
+    jobs: Optional[int] = JOBS_OPT,
+    timeout: float = TIMEOUT_OPT,
+    memory_limit: Optional[float] = MEMORY_OPT,
     model_file: Optional[list[str]] = typer.Option(None, "--model-file", help="Your own model (any format "
                                                    "`convcheck check` reads) added to the matrix; repeatable. With "
                                                    "--model-file and no --models, only your models run."),
@@ -286,7 +311,8 @@ def matrix(
 
         specs += [spec_for_model(f, input_ or [], None) for f in model_file]
     _run_and_report(specs, routes_, device, precision, out, size, samples, threads, bench_seconds, bench_iters,
-                    tvm_tune, tolerance=tolerance, batches=batches)
+                    tvm_tune, tolerance=tolerance, batches=batches,
+                    engine=_engine(executor, jobs, timeout, memory_limit))
 
 
 @app.command()
@@ -323,6 +349,10 @@ def check(
     atol: Optional[float] = ATOL_OPT,
     rtol: Optional[float] = RTOL_OPT,
     batch: Optional[str] = BATCH_OPT,
+    executor: str = EXECUTOR_OPT,
+    jobs: Optional[int] = JOBS_OPT,
+    timeout: float = TIMEOUT_OPT,
+    memory_limit: Optional[float] = MEMORY_OPT,
 ) -> None:
     """Check your own model down every route that starts from its format. Writes results.json."""
     from convcheck.routes import REFERENCE_CHOICES
@@ -337,7 +367,8 @@ def check(
 
     spec = spec_for_model(model, input_ or [], inputs, source=source, signature=signature)
     _run_and_report([spec], routes_, device, precision, out, "full", samples, threads, bench_seconds, bench_iters,
-                    tvm_tune, references={Format.ONNX: choices[reference]}, tolerance=tolerance, batches=batches)
+                    tvm_tune, references={Format.ONNX: choices[reference]}, tolerance=tolerance, batches=batches,
+                    engine=_engine(executor, jobs, timeout, memory_limit))
 
 
 def main() -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from convcheck.errors import ConvcheckError
-from convcheck.failures import first_line
-from convcheck.pipeline import CellRunner, RunSettings, skipped_cell
+from convcheck.executor import InlineExecutor
+from convcheck.pipeline import RunSettings
 from convcheck.registry import converters, did_you_mean, models
 from convcheck.results import new_run, now_iso, summarize, write_json_atomic
-from convcheck.routes import Route, availability
+from convcheck.routes import Route
 from convcheck.types import Status, Target
 from convcheck.zoo.base import ModelSpec
 
@@ -75,8 +75,10 @@ def run_matrix(
     run_id: str,
     on_cell_start: Callable[[PlannedCell], None] = lambda c: None,
     on_cell_done: Callable[[dict[str, Any]], None] = lambda c: None,
+    executor: Any = None,
 ) -> dict[str, Any]:
-    """Run every planned cell; results.json is rewritten (atomically) after each one."""
+    """Run every planned cell (in this process unless an executor is given: convcheck.executor);
+    results.json is rewritten (atomically) after each one."""
     distributions = sorted({req.distribution for c in cells for req in c.route.requires})
     run_settings = {
         "models": sorted({c.spec.name for c in cells}),
@@ -91,31 +93,17 @@ def run_matrix(
     results = new_run(run_id, run_settings, distributions)
     results_path = out_dir / "results.json"
     write_json_atomic(results_path, results)
-    runner = CellRunner(settings)
-    for planned in cells:
-        on_cell_start(planned)
-        avail = availability(planned.route, planned.target.device)
-        if avail.available:
-            cell = runner.run(planned.spec, planned.route, planned.target)
-        else:
-            cell = skipped_cell(planned.spec.name, planned.route, planned.target, settings.size,
-                                avail.status, avail.reason, avail.hint)
-            _attach_precheck(runner, planned, cell)
-        results["cells"].append(cell)
+    done: dict[int, dict[str, Any]] = {}
+    runner = executor or InlineExecutor(settings)
+    for index, cell in runner.run(cells, lambda i: on_cell_start(cells[i])):
+        done[index] = cell
+        results["cells"] = [done[i] for i in sorted(done)]  # plan order, whatever finished first
         results["summary"] = summarize(results["cells"])
         write_json_atomic(results_path, results)
         on_cell_done(cell)
     results["run"]["finished"] = now_iso()
     write_json_atomic(results_path, results)
     return results
-
-
-def _attach_precheck(runner: CellRunner, planned: PlannedCell, cell: dict[str, Any]) -> None:
-    """What this machine can still tell about a route it cannot run (ops TensorRT lacks, Core ML I/O)."""
-    try:
-        runner.precheck(planned.spec, planned.route, planned.target, cell)
-    except Exception as exc:  # noqa: BLE001 - a static check must never take the cell down
-        cell["precheck"] = {"error": first_line(exc)}
 
 
 def exit_code(results: dict[str, Any]) -> int:

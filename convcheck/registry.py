@@ -92,6 +92,23 @@ class Registry(Generic[T]):
         for name in self.names():
             yield name, self.get(name)
 
+    def portable(self) -> dict[str, object]:
+        """Every entry as something a worker process can re-register: the dotted path, or the object
+        itself for `register_object` entries (pickled: a class by reference, a spec by value)."""
+        return {name: self._loaded[name] if path.startswith("<object") else path
+                for name, path in self._paths.items()}
+
+    def adopt(self, entries: dict[str, object]) -> None:
+        """Register what another process's `portable()` holds that this one lacks (test registries,
+        plugins registered in code)."""
+        for name, entry in entries.items():
+            if name in self._paths:
+                continue
+            if isinstance(entry, str):
+                self.register(name, entry)
+            else:
+                self.register_object(name, entry)  # type: ignore[arg-type]
+
 
 # The built-in entries. Adding a route means one module in convert/ or validate/runtimes/ and one line here.
 converters: Registry[type] = Registry("converter", "convcheck.converters", "convcheck routes")

@@ -89,3 +89,39 @@ CONSTANT_SPEC = ModelSpec(
     builders={Format.TORCH: "tests.fakes.planted:build_constant"},
     batch=8,
 )
+
+
+class SegfaultingExporter(CrashingExporter):
+    """Dies of SIGSEGV inside the converter, as a native library does."""
+
+    hop = "onnx_segv"
+
+    def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)
+        raise AssertionError("unreachable")
+
+
+class HangingExporter(CrashingExporter):
+    """Never returns (a converter stuck in a loop or a deadlock)."""
+
+    hop = "onnx_hang"
+
+    def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
+        import time
+
+        while True:
+            time.sleep(1)
+
+
+class MemoryHogExporter(CrashingExporter):
+    """Allocates without bound (touched memory, so it is resident), 64 MiB at a time."""
+
+    hop = "onnx_hog"
+
+    def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
+        hoard = []
+        while True:
+            hoard.append(bytearray(64 * 2**20))

@@ -1,0 +1,47 @@
+"""A converter that segfaults, one that hangs and one that eats memory: the matrix completes, those
+cells carry crashed / timeout / oom, and the cells around them pass (real workers, real export and
+ONNX Runtime; only the defects are planted)."""
+
+from __future__ import annotations
+
+import pytest
+
+from convcheck.executor import Limits, LocalExecutor
+from convcheck.matrix import exit_code, plan, run_matrix
+from convcheck.pipeline import RunSettings
+from convcheck.registry import converters, models
+from convcheck.routes import select_routes
+from convcheck.validate.latency import LatencyConfig
+from tests.fakes import planted
+
+FAST = LatencyConfig(warmup_iters=1, warmup_seconds=0.0, min_iters=3, min_seconds=0.0)
+PLANTED = {"segv": planted.SegfaultingExporter, "hang": planted.HangingExporter, "hog": planted.MemoryHogExporter}
+
+
+@pytest.fixture
+def faulty_routes(fresh_routes):
+    for name, cls in PLANTED.items():
+        converters.register_object(f"_planted_{name}", cls)
+    yield
+    for name in PLANTED:
+        converters.unregister(f"_planted_{name}")
+
+
+def test_segfault_hang_and_runaway_memory_cost_one_cell_each(faulty_routes, tmp_path):
+    routes = "torch/onnx/ort,torch/onnx_segv/ort,torch/onnx_hang/ort,torch/onnx_hog/ort,torch/openvino"
+    cells = plan([models.get("mlp_tabular")], select_routes(routes), ["cpu"], ["fp32"])
+    settings = RunSettings(tmp_path, size="tiny", samples=2, latency=FAST)
+    # Generous for a real cell (a few seconds here), short for a hang; 1.5 GiB is 5x a worker's need.
+    executor = LocalExecutor(settings, jobs=1, limits=Limits(timeout_s=20, memory_mb=1536))
+    results = run_matrix(cells, settings, tmp_path, "faults", executor=executor)
+    by_route = {c["route"]: c for c in results["cells"]}
+    assert [c["route"] for c in results["cells"]] == routes.split(",")  # plan order, each once
+    assert by_route["torch/onnx_segv/ort"]["status"] == "crashed"
+    assert "SIGSEGV" in by_route["torch/onnx_segv/ort"]["error"]["message"]
+    assert by_route["torch/onnx_hang/ort"]["status"] == "timeout"
+    assert by_route["torch/onnx_hog/ort"]["status"] == "oom"
+    assert "1536 MiB" in by_route["torch/onnx_hog/ort"]["error"]["message"]
+    for route in ("torch/onnx/ort", "torch/openvino"):  # before and after the faults, in fresh workers
+        assert by_route[route]["status"] == "pass", by_route[route]["error"]
+    assert exit_code(results) == 1
+    assert not executor.workers  # every worker was stopped at the end
