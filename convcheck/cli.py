@@ -173,6 +173,10 @@ TIMEOUT_OPT = typer.Option(1800.0, "--timeout", min=1.0, help="Seconds one cell 
                            "(status timeout).")
 MEMORY_OPT = typer.Option(None, "--memory-limit", min=64.0, help="MiB of resident memory one worker may use before it "
                           "is stopped (status oom; default: 80% of the machine's memory over --jobs).")
+NO_CACHE_OPT = typer.Option(False, "--no-cache", help="Compute every cell, ignoring (and not filling) the cell cache.")
+RETRY_OPT = typer.Option(False, "--retry-failed", help="Compute again the cells the cache holds as failed.")
+RESUME_OPT = typer.Option(None, "--resume", metavar="RUN", help="Finish a killed run (its id, a unique prefix, or "
+                          "`latest`): cells it finished are kept, the rest are computed. Give the same command.")
 BATCH_OPT = typer.Option(None, "--batch", help="Comma-separated batch sizes, e.g. 1,8,32: latency and throughput "
                          "per batch where the model's batch axis is dynamic.")
 BENCH_SECONDS_OPT = typer.Option(1.0, "--bench-seconds", min=0.0, help="Minimum timed duration per cell, after warm-up.")
@@ -191,12 +195,14 @@ def _tolerance(atol: Optional[float], rtol: Optional[float]) -> Optional[dict]:
     return {"atol": atol, "rtol": rtol}
 
 
-def _engine(executor: str, jobs: Optional[int], timeout: float, memory_limit: Optional[float]) -> dict:
+def _engine(executor: str, jobs: Optional[int], timeout: float, memory_limit: Optional[float], no_cache: bool,
+            retry_failed: bool, resume: Optional[str]) -> dict:
     from convcheck.executor import EXECUTORS
 
     if executor not in EXECUTORS:
         raise ConvcheckError(f"unknown --executor {executor!r}: use {' or '.join(EXECUTORS)}")
-    return {"executor": executor, "jobs": jobs, "timeout": timeout, "memory_limit": memory_limit}
+    return {"executor": executor, "jobs": jobs, "timeout": timeout, "memory_limit": memory_limit,
+            "no_cache": no_cache, "retry_failed": retry_failed, "resume": resume}
 
 
 def _batches(value: Optional[str]) -> tuple[int, ...]:
@@ -232,7 +238,11 @@ def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precisi
     given = [r for spec in specs for r in given_routes(spec)]
     chosen = select_routes(routes_arg, None if device in ("auto", "all") else devices[0], given)
     cells = plan(specs, chosen, devices, precisions)
-    run_id = new_run_id()
+    from convcheck.store import Store
+
+    engine = engine or {}
+    store = Store()
+    run_id = store.resolve(engine["resume"]) if engine.get("resume") else new_run_id()
     out_dir = out or Path("runs") / run_id
     if out_dir.exists() and not out_dir.is_dir():
         raise ConvcheckError(f"--out {out_dir} is a file: give a folder")
@@ -259,12 +269,17 @@ def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precisi
             failing += Status(cell["status"]).is_failure
             progress.update(task, advance=1, failing=failing)
 
+        from convcheck.cache import CellCache
         from convcheck.executor import Limits, make_executor
 
-        engine = engine or {}
         executor = make_executor(engine.get("executor", "inline"), settings, engine.get("jobs"),
                                  Limits(engine.get("timeout", 1800.0), engine.get("memory_limit")))
-        results = run_matrix(cells, settings, out_dir, run_id, started, done, executor=executor)
+        cache = CellCache(cache_dir(), enabled=not engine.get("no_cache"), retry_failed=engine.get("retry_failed", False))
+        try:
+            results = run_matrix(cells, settings, out_dir, run_id, started, done, executor=executor, cache=cache,
+                                 store=store, resume=bool(engine.get("resume")))
+        finally:
+            store.close()
     terminal.render(results, console)
     console.print(f"\nresults: {out_dir / 'results.json'}")
     raise typer.Exit(exit_code(results))
@@ -292,6 +307,9 @@ def matrix(
     jobs: Optional[int] = JOBS_OPT,
     timeout: float = TIMEOUT_OPT,
     memory_limit: Optional[float] = MEMORY_OPT,
+    no_cache: bool = NO_CACHE_OPT,
+    retry_failed: bool = RETRY_OPT,
+    resume: Optional[str] = RESUME_OPT,
     model_file: Optional[list[str]] = typer.Option(None, "--model-file", help="Your own model (any format "
                                                    "`convcheck check` reads) added to the matrix; repeatable. With "
                                                    "--model-file and no --models, only your models run."),
@@ -312,7 +330,7 @@ def matrix(
         specs += [spec_for_model(f, input_ or [], None) for f in model_file]
     _run_and_report(specs, routes_, device, precision, out, size, samples, threads, bench_seconds, bench_iters,
                     tvm_tune, tolerance=tolerance, batches=batches,
-                    engine=_engine(executor, jobs, timeout, memory_limit))
+                    engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume))
 
 
 @app.command()
@@ -353,6 +371,9 @@ def check(
     jobs: Optional[int] = JOBS_OPT,
     timeout: float = TIMEOUT_OPT,
     memory_limit: Optional[float] = MEMORY_OPT,
+    no_cache: bool = NO_CACHE_OPT,
+    retry_failed: bool = RETRY_OPT,
+    resume: Optional[str] = RESUME_OPT,
 ) -> None:
     """Check your own model down every route that starts from its format. Writes results.json."""
     from convcheck.routes import REFERENCE_CHOICES
@@ -368,7 +389,74 @@ def check(
     spec = spec_for_model(model, input_ or [], inputs, source=source, signature=signature)
     _run_and_report([spec], routes_, device, precision, out, "full", samples, threads, bench_seconds, bench_iters,
                     tvm_tune, references={Format.ONNX: choices[reference]}, tolerance=tolerance, batches=batches,
-                    engine=_engine(executor, jobs, timeout, memory_limit))
+                    engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume))
+
+
+@app.command()
+def runs(limit: int = typer.Option(20, "--limit", min=1, help="How many runs, newest first.")) -> None:
+    """List the runs in the store: id, when, how many cells, their statuses."""
+    from rich.table import Table
+
+    from convcheck.store import Store
+
+    with Store() as store:
+        found = store.runs()[:limit]
+    if not found:
+        console.print("no runs yet: `convcheck matrix` records every run here")
+        return
+    table = Table("run", "started", "finished", "cells", "statuses")
+    for run in found:
+        statuses = ", ".join(f"{n} {s}" for s, n in sorted(run["summary"].items(), key=lambda kv: -kv[1]))
+        table.add_row(run["id"], run["started"] or "", run["finished"] or "[yellow]unfinished[/yellow]",
+                      str(run["cells"]), statuses)
+    console.print(table)
+
+
+@app.command()
+def diff(
+    run_a: str = typer.Argument(..., help="The run before (id, unique prefix, `previous`)."),
+    run_b: str = typer.Argument(..., help="The run after (id, unique prefix, `latest`)."),
+) -> None:
+    """What changed between two runs: statuses, and parity or latency moves beyond the measurement noise.
+
+    Exit status 1 when a cell got worse (a status that fails, or parity/latency worse), else 0."""
+    from convcheck.diff import diff_runs, render_diff
+    from convcheck.store import Store
+    from convcheck.types import Status
+
+    with Store() as store:
+        a, b = store.document(store.resolve(run_a)), store.document(store.resolve(run_b))
+    entries = diff_runs(a, b)
+    console.print(render_diff(entries), highlight=False, markup=False)
+    worse = any((e["kind"] == "status" and Status(e["after"]).is_failure) or
+                (e["kind"] in ("parity", "latency") and e["detail"].startswith(("worse", "slower")))
+                for e in entries)
+    raise typer.Exit(1 if worse else 0)
+
+
+cache_app = typer.Typer(help="The cell cache (under CONVCHECK_HOME): what it holds, and clearing it.",
+                        no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("info")
+def cache_info() -> None:
+    """Where the cache is and what it holds."""
+    from convcheck import cache
+    from convcheck.paths import cache_dir
+
+    found = cache.info(cache_dir())
+    console.print(f"{found['folder']}: {found['cells']} cached cells ({found['cell_bytes'] / 2**20:.1f} MiB), "
+                  f"{found['other_files']} other files ({found['other_bytes'] / 2**20:.1f} MiB: tuning records)")
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Remove every cached cell and tuning record (the run store and run folders are kept)."""
+    from convcheck import cache
+    from convcheck.paths import cache_dir
+
+    console.print(f"removed {cache.clear(cache_dir())} cached cells from {cache_dir()}")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from convcheck.errors import ConvcheckError
+from convcheck.cache import CellCache, cell_key
 from convcheck.executor import InlineExecutor
 from convcheck.pipeline import RunSettings
 from convcheck.registry import converters, did_you_mean, models
@@ -76,6 +77,9 @@ def run_matrix(
     on_cell_start: Callable[[PlannedCell], None] = lambda c: None,
     on_cell_done: Callable[[dict[str, Any]], None] = lambda c: None,
     executor: Any = None,
+    cache: CellCache | None = None,
+    store: Any = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Run every planned cell (in this process unless an executor is given: convcheck.executor);
     results.json is rewritten (atomically) after each one."""
@@ -94,15 +98,45 @@ def run_matrix(
     results_path = out_dir / "results.json"
     write_json_atomic(results_path, results)
     done: dict[int, dict[str, Any]] = {}
-    runner = executor or InlineExecutor(settings)
-    for index, cell in runner.run(cells, lambda i: on_cell_start(cells[i])):
+
+    def finish(index: int, cell: dict[str, Any]) -> None:
         done[index] = cell
         results["cells"] = [done[i] for i in sorted(done)]  # plan order, whatever finished first
         results["summary"] = summarize(results["cells"])
         write_json_atomic(results_path, results)
+        if store is not None:
+            store.record_cell(run_id, cell)
         on_cell_done(cell)
+
+    if store is not None:
+        store.begin_run(results["run"])
+    # Cells already finished in this run (--resume) or cached from an identical one are not computed.
+    previous = store.finished_cells(run_id) if store is not None and resume else {}
+    keys = {i: cell_key(p, settings) for i, p in enumerate(cells)} if cache is not None else {}
+    todo = []
+    for index, planned in enumerate(cells):
+        t = planned.target
+        found = previous.get((planned.spec.name, planned.route.id, t.device, t.precision))
+        if found is None and cache is not None:
+            found = cache.get(keys[index])
+            if found is not None:
+                found = {**found, "cached": True}
+        if found is not None:
+            on_cell_start(planned)
+            finish(index, found)
+        else:
+            todo.append(index)
+    runner = executor or InlineExecutor(settings)
+    for sub_index, cell in runner.run([cells[i] for i in todo], lambda i: on_cell_start(cells[todo[i]])):
+        index = todo[sub_index]
+        if cache is not None:
+            cache.put(keys[index], cell)
+            cell["cache_key"] = keys[index]
+        finish(index, cell)
     results["run"]["finished"] = now_iso()
     write_json_atomic(results_path, results)
+    if store is not None:
+        store.finish_run(run_id, results["run"]["finished"])
     return results
 
 

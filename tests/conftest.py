@@ -30,3 +30,17 @@ def fresh_routes():
     enumerate_routes.cache_clear()
     yield
     enumerate_routes.cache_clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_convcheck_home(tmp_path_factory):
+    """Every test, and every CLI it starts, keeps its cache and run store in a folder of this session:
+    a test must compute what it checks, not read a cell cached by an earlier test run."""
+    home = tmp_path_factory.mktemp("convcheck-home")
+    saved = os.environ.get("CONVCHECK_HOME")
+    os.environ["CONVCHECK_HOME"] = str(home)
+    yield home
+    if saved is None:
+        os.environ.pop("CONVCHECK_HOME", None)
+    else:
+        os.environ["CONVCHECK_HOME"] = saved

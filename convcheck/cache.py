@@ -1,0 +1,136 @@
+"""The content-addressed cell cache: a cell whose inputs have not changed is not computed again.
+
+A cell's key covers everything its result depends on:
+- the model's fingerprint (its code and every zoo module it imports, size and input declaration;
+  a user's file: its bytes) and the user's own data (`--inputs`), if any;
+- the route: every converter class (module and name) with its options, the runtime, the target;
+- the run settings that change figures: samples, threads, latency config, tolerance override,
+  batches, tuning trials, reference choice;
+- the versions of every package the route touches (and numpy), and convcheck's own version.
+Editing a zoo block, upgrading onnxruntime or changing --samples therefore misses the cache;
+re-running the same command hits it. Failures are cached like passes (a converter that fails today
+fails tomorrow); `--retry-failed` runs them again, `--no-cache` ignores the cache entirely.
+
+Entries are JSON files written to a temporary name and renamed into place, so a run killed mid-write
+leaves no half entry that a later run trusts; an unreadable entry is treated as a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from convcheck import __version__
+from convcheck.types import Status, digest_paths
+
+if TYPE_CHECKING:
+    from convcheck.matrix import PlannedCell
+    from convcheck.pipeline import RunSettings
+
+#: Bump when the cell format or the key's meaning changes: old entries then miss.
+CACHE_FORMAT = 1
+#: Statuses that say something about this run's machine or limits, not about the route: never cached.
+NOT_CACHED = (Status.CRASHED, Status.TIMEOUT, Status.OOM)
+
+
+def cell_key(planned: "PlannedCell", settings: "RunSettings") -> str:
+    from convcheck.environment import package_version
+    from convcheck.registry import converters, runtimes
+
+    spec, route, target = planned.spec, planned.route, planned.target
+    convs = [converters.get(c) for c in route.converters]
+    runtime = runtimes.get(route.runtime)
+    distributions = sorted({r.distribution for r in route.requires} | {"numpy"})
+    material = {
+        "format": CACHE_FORMAT,
+        "convcheck": __version__,
+        "model": spec.name,
+        "fingerprint": spec.fingerprint(route.source, settings.size) if route.source in spec.builders
+        else spec.source_artifact(route.source, settings.size).sha256,
+        "given": _digest_feeds(spec.given_feeds),
+        "given_artifacts": {f.value: digest_paths([p])[0] for f, p in spec.given_artifacts.items()},
+        "tolerances": spec.tolerances,
+        "precision_of_model": spec.precision,
+        "route": route.id,
+        "converters": [f"{c.__module__}:{c.__qualname__}:{c.options_class()!r}" for c in convs],  # type: ignore[attr-defined]
+        "runtime": f"{runtime.__module__}:{runtime.__qualname__}",  # type: ignore[attr-defined]
+        "target": target.id,
+        "settings": {
+            "size": settings.size, "samples": settings.samples, "threads": settings.threads,
+            "latency": asdict(settings.latency), "tolerance_override": settings.tolerance_override,
+            "batches": list(settings.batches), "references": {k.value: v for k, v in settings.references.items()},
+            "tvm_tune_trials": settings.hop_settings.get("tvm_tune_trials"),
+        },
+        "versions": {d: package_version(d) for d in distributions},
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _digest_feeds(feeds: tuple[dict[str, Any], ...]) -> str | None:
+    """The user's own data (--inputs) is part of what a cell computed on."""
+    if not feeds:
+        return None
+    h = hashlib.sha256()
+    for sample in feeds:
+        for name in sorted(sample):
+            h.update(name.encode() + str(sample[name].dtype).encode() + str(sample[name].shape).encode())
+            h.update(sample[name].tobytes())
+    return h.hexdigest()
+
+
+class CellCache:
+    def __init__(self, folder: Path, enabled: bool = True, retry_failed: bool = False) -> None:
+        self.folder = folder / "cells"
+        self.enabled = enabled
+        self.retry_failed = retry_failed
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        if not self.enabled:
+            return None
+        try:
+            cell = json.loads(self._path(key).read_text())
+        except (OSError, ValueError):
+            return None  # absent, or unreadable: a miss, never an error
+        if self.retry_failed and Status(cell["status"]).is_failure:
+            return None
+        return cell
+
+    def put(self, key: str, cell: dict[str, Any]) -> None:
+        if not self.enabled or Status(cell["status"]) in NOT_CACHED:
+            return
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump({k: v for k, v in cell.items() if k not in ("cached", "cache_key")}, fh, allow_nan=False)
+            os.replace(tmp, path)  # atomic: a reader sees the old entry or the new one, never half
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def info(folder: Path) -> dict[str, Any]:
+    """What the cache folder holds: entries, bytes, and the oldest/newest entry."""
+    files = [p for p in (folder / "cells").rglob("*.json")] if (folder / "cells").exists() else []
+    other = [p for p in folder.rglob("*") if p.is_file() and "cells" not in p.relative_to(folder).parts[:1]] \
+        if folder.exists() else []
+    return {"folder": str(folder), "cells": len(files), "cell_bytes": sum(p.stat().st_size for p in files),
+            "other_files": len(other), "other_bytes": sum(p.stat().st_size for p in other)}
+
+
+def clear(folder: Path) -> int:
+    """Remove every cached cell (and tuning records); returns how many cells were removed."""
+    removed = info(folder)["cells"]
+    if folder.exists():
+        shutil.rmtree(folder)
+    return removed

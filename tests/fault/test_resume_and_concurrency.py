@@ -1,0 +1,120 @@
+"""Kill a run with SIGKILL half-way and resume it; two runs at once on one cache and store; a planted
+regression shown by `convcheck diff`. Real CLI processes, real workers, real exports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import REPO
+
+ROUTES = "torch/onnx/ort,torch/onnx/openvino,torch/openvino,torch/onnx_legacy/ort,torch/onnx_legacy/openvino"
+ARGS = ["--models", "mlp_tabular", "--routes", ROUTES, "--size", "tiny", "--samples", "2", "--bench-seconds",
+        "0.3", "--bench-iters", "3"]
+
+
+def _env(home: Path) -> dict[str, str]:
+    return dict(os.environ, CONVCHECK_HOME=str(home), COLUMNS="200", PYTHONPATH=str(REPO))
+
+
+def _matrix(home: Path, out: Path, *extra: str, wait: bool = True) -> subprocess.Popen | subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "convcheck", "matrix", *ARGS, "--out", str(out), *extra]
+    if wait:
+        return subprocess.run(cmd, env=_env(home), capture_output=True, text=True, timeout=600,
+                              stdin=subprocess.DEVNULL)
+    return subprocess.Popen(cmd, env=_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _cells(out: Path) -> list[dict]:
+    try:
+        return json.loads((out / "results.json").read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def test_a_run_killed_half_way_resumes_without_redoing_or_duplicating(tmp_path):
+    home, out = tmp_path / "home", tmp_path / "run"
+    proc = _matrix(home, out, wait=False)
+    deadline = time.monotonic() + 300
+    while len(_cells(out)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers, mid-cell, no clean-up
+    proc.wait()
+    before = {c["route"]: c for c in _cells(out)}
+    assert 2 <= len(before) < 5, "the kill should land half-way"
+    # Every entry a later run could trust is whole (a write cut short stays a `.tmp-` file, never read).
+    entries = [p for p in (home / "cache" / "cells").rglob("*.json") if not p.name.startswith(".tmp-")]
+    assert len(entries) >= len(before) - 1
+    for entry in entries:
+        json.loads(entry.read_text())
+
+    done = _matrix(home, out, "--resume", "latest")
+    assert done.returncode == 0, done.stderr[-2000:]
+    after = _cells(out)
+    assert sorted(c["route"] for c in after) == sorted(ROUTES.split(","))  # each cell exactly once
+    for cell in after:
+        if cell["route"] in before:  # finished before the kill: taken from the store, not recomputed
+            assert cell["latency_ms"] == before[cell["route"]]["latency_ms"]
+        assert cell["status"] == "pass", cell["error"]
+    runs = subprocess.run([sys.executable, "-m", "convcheck", "runs"], env=_env(home), capture_output=True,
+                          text=True, timeout=120)
+    assert runs.stdout.count("2026") >= 1 and "unfinished" not in runs.stdout
+
+
+def test_two_runs_at_once_on_one_cache_and_store_both_finish_and_agree(tmp_path):
+    home = tmp_path / "home"
+    first, second = (_matrix(home, tmp_path / name, wait=False) for name in ("a", "b"))
+    assert first.wait(timeout=600) == 0 and second.wait(timeout=600) == 0
+    a, b = _cells(tmp_path / "a"), _cells(tmp_path / "b")
+    assert [(c["route"], c["status"]) for c in a] == [(c["route"], c["status"]) for c in b]
+    assert all(c["status"] == "pass" for c in a)
+    # a third run is served from the cache both filled: nothing recomputed
+    third = _matrix(home, tmp_path / "c")
+    assert third.returncode == 0 and all(c.get("cached") for c in _cells(tmp_path / "c"))
+
+
+def test_diff_shows_a_planted_regression(tmp_path, monkeypatch, fresh_routes):
+    from convcheck.matrix import plan, run_matrix
+    from convcheck.pipeline import RunSettings
+    from convcheck.registry import converters, models
+    from convcheck.routes import enumerate_routes, select_routes
+    from convcheck.store import Store
+    from convcheck.validate.latency import LatencyConfig
+    from tests.fakes import planted
+
+    monkeypatch.setenv("CONVCHECK_HOME", str(tmp_path / "home"))
+    fast = LatencyConfig(warmup_iters=1, warmup_seconds=0.0, min_iters=3, min_seconds=0.0)
+
+    def run(run_id: str) -> None:
+        cells = plan([models.get("mlp_tabular")], select_routes("torch/onnx/ort,torch/openvino"), ["cpu"], ["fp32"])
+        with Store() as store:
+            run_matrix(cells, RunSettings(tmp_path / run_id, size="tiny", samples=2, latency=fast),
+                       tmp_path / run_id, run_id, store=store)
+
+    run("before")
+
+    class ScaledUnderTheSameName(planted.ScaledWeightOnnxFromTorch):
+        hop = "onnx"  # the upgrade that broke the exporter: same route, new behaviour
+
+    original = converters._paths["onnx_from_torch"]
+    converters.unregister("onnx_from_torch")
+    converters.register_object("onnx_from_torch", ScaledUnderTheSameName)
+    enumerate_routes.cache_clear()
+    try:
+        run("after")
+    finally:
+        converters.unregister("onnx_from_torch")
+        converters.register("onnx_from_torch", original)
+        enumerate_routes.cache_clear()
+    proc = subprocess.run([sys.executable, "-m", "convcheck", "diff", "before", "after"],
+                          env=_env(tmp_path / "home"), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "torch/onnx/ort" in proc.stdout and "mismatch" in proc.stdout
+    # The untouched route may at most show latency noise, never a status or parity change.
+    assert not [ln for ln in proc.stdout.splitlines() if "torch/openvino" in ln and ("status" in ln or "parity" in ln)]
