@@ -166,7 +166,10 @@ ATOL_OPT = typer.Option(None, "--atol", min=0.0, help="Judge every output elemen
                         "Give --rtol with it.")
 RTOL_OPT = typer.Option(None, "--rtol", min=0.0, help="Relative tolerance that goes with --atol.")
 EXECUTOR_OPT = typer.Option("local", "--executor", help="local: cells run in worker processes (a crash, hang or "
-                            "runaway memory costs one cell, not the run); inline: in this process (debugging).")
+                            "runaway memory costs one cell, not the run); ray: as tasks on a Ray cluster (--ray-address; "
+                            "without one, a local Ray instance); inline: in this process (debugging).")
+RAY_ADDRESS_OPT = typer.Option(None, "--ray-address", help="With --executor ray: the cluster to join (e.g. "
+                               "ray://head:10001 or auto); default: start a local Ray instance for this run.")
 JOBS_OPT = typer.Option(None, "--jobs", min=1, help="Worker processes at once (default: what this machine can take; "
                         "1 here when every runtime already uses all cores).")
 TIMEOUT_OPT = typer.Option(1800.0, "--timeout", min=1.0, help="Seconds one cell may take before its worker is stopped "
@@ -196,13 +199,15 @@ def _tolerance(atol: Optional[float], rtol: Optional[float]) -> Optional[dict]:
 
 
 def _engine(executor: str, jobs: Optional[int], timeout: float, memory_limit: Optional[float], no_cache: bool,
-            retry_failed: bool, resume: Optional[str]) -> dict:
+            retry_failed: bool, resume: Optional[str], ray_address: Optional[str] = None) -> dict:
     from convcheck.executor import EXECUTORS
 
     if executor not in EXECUTORS:
         raise ConvcheckError(f"unknown --executor {executor!r}: use {' or '.join(EXECUTORS)}")
+    if ray_address and executor != "ray":
+        raise ConvcheckError("--ray-address goes with --executor ray")
     return {"executor": executor, "jobs": jobs, "timeout": timeout, "memory_limit": memory_limit,
-            "no_cache": no_cache, "retry_failed": retry_failed, "resume": resume}
+            "no_cache": no_cache, "retry_failed": retry_failed, "resume": resume, "ray_address": ray_address}
 
 
 def _batches(value: Optional[str]) -> tuple[int, ...]:
@@ -273,7 +278,8 @@ def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precisi
         from convcheck.executor import Limits, make_executor
 
         executor = make_executor(engine.get("executor", "inline"), settings, engine.get("jobs"),
-                                 Limits(engine.get("timeout", 1800.0), engine.get("memory_limit")))
+                                 Limits(engine.get("timeout", 1800.0), engine.get("memory_limit")),
+                                 engine.get("ray_address"))
         cache = CellCache(cache_dir(), enabled=not engine.get("no_cache"), retry_failed=engine.get("retry_failed", False))
         try:
             results = run_matrix(cells, settings, out_dir, run_id, started, done, executor=executor, cache=cache,
@@ -304,6 +310,7 @@ def matrix(
     rtol: Optional[float] = RTOL_OPT,
     batch: Optional[str] = BATCH_OPT,
     executor: str = EXECUTOR_OPT,
+    ray_address: Optional[str] = RAY_ADDRESS_OPT,
     jobs: Optional[int] = JOBS_OPT,
     timeout: float = TIMEOUT_OPT,
     memory_limit: Optional[float] = MEMORY_OPT,
@@ -330,7 +337,7 @@ def matrix(
         specs += [spec_for_model(f, input_ or [], None) for f in model_file]
     _run_and_report(specs, routes_, device, precision, out, size, samples, threads, bench_seconds, bench_iters,
                     tvm_tune, tolerance=tolerance, batches=batches,
-                    engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume))
+                    engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume, ray_address))
 
 
 @app.command()
@@ -368,6 +375,7 @@ def check(
     rtol: Optional[float] = RTOL_OPT,
     batch: Optional[str] = BATCH_OPT,
     executor: str = EXECUTOR_OPT,
+    ray_address: Optional[str] = RAY_ADDRESS_OPT,
     jobs: Optional[int] = JOBS_OPT,
     timeout: float = TIMEOUT_OPT,
     memory_limit: Optional[float] = MEMORY_OPT,
@@ -389,7 +397,7 @@ def check(
     spec = spec_for_model(model, input_ or [], inputs, source=source, signature=signature)
     _run_and_report([spec], routes_, device, precision, out, "full", samples, threads, bench_seconds, bench_iters,
                     tvm_tune, references={Format.ONNX: choices[reference]}, tolerance=tolerance, batches=batches,
-                    engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume))
+                    engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume, ray_address))
 
 
 @app.command()

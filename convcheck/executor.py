@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from convcheck.matrix import PlannedCell
     from convcheck.pipeline import CellRunner, RunSettings
 
-EXECUTORS = ("local", "inline")
+EXECUTORS = ("local", "inline", "ray")
 #: How often the parent looks at its workers' memory and clocks.
 POLL_SECONDS = 0.2
 
@@ -305,9 +305,14 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def make_executor(name: str, settings: "RunSettings", jobs: int | None, limits: Limits) -> Any:
+def make_executor(name: str, settings: "RunSettings", jobs: int | None, limits: Limits,
+                  ray_address: str | None = None) -> Any:
     if name == "inline":
         return InlineExecutor(settings)
     if name == "local":
         return LocalExecutor(settings, jobs, limits)
+    if name == "ray":
+        from convcheck.ray_executor import RayExecutor
+
+        return RayExecutor(settings, ray_address, limits)
     raise ConvcheckError(f"unknown --executor {name!r}: use {' or '.join(EXECUTORS)}")

@@ -1,0 +1,155 @@
+"""The Ray executor: the same cell groups as the local executor, as tasks on a Ray cluster.
+
+`--executor ray --ray-address ADDR` joins an existing cluster; without an address a local Ray
+instance is started for the run and stopped after it. Each (model, source) group is one Ray
+generator task that yields its cells one by one (so references and exports are shared within the
+group, as in a local worker, and each finished cell reaches the driver — and results.json — at
+once). Placement uses Ray resources: a group with CUDA cells asks for a GPU when the cluster has
+one (on a cluster without, those cells record `no_device` like anywhere else); a group with Core ML
+cells asks for the custom resource `macos` when a node offers it (start such a node with
+`ray start --resources='{"macos": 1}'`).
+
+Faults: when a group's task dies (a segfault: `crashed`; Ray's memory monitor: `oom`) or runs over
+`--timeout` (cancelled: `timeout`), the cells it had not delivered run again one per task, so the
+cell at fault fails alone and the others complete (results a dead Ray worker had yielded can be
+lost with it, so the culprit cannot be told from the stream).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from convcheck.errors import ConvcheckError
+from convcheck.executor import Limits, failed_cell, family_of
+from convcheck.types import Status
+
+if TYPE_CHECKING:
+    from convcheck.matrix import PlannedCell
+    from convcheck.pipeline import RunSettings
+
+
+def _run_group(settings: "RunSettings", registries: dict[str, dict[str, object]],
+               group: list[tuple[int, "PlannedCell"]]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Runs on a Ray worker: the group's cells in order, one CellRunner (shared references/exports)."""
+    from convcheck import registry
+    from convcheck.executor import run_planned
+    from convcheck.pipeline import CellRunner
+
+    for kind, entries in registries.items():
+        getattr(registry, kind).adopt(entries)
+    runner = CellRunner(settings)
+    for index, planned in group:
+        yield index, run_planned(runner, planned)
+
+
+class RayExecutor:
+    def __init__(self, settings: "RunSettings", address: str | None = None, limits: Limits | None = None) -> None:
+        from convcheck import registry
+
+        try:
+            import ray
+        except ImportError:
+            raise ConvcheckError("--executor ray needs Ray: pip install 'convcheck[ray]'") from None
+        self.ray = ray
+        self.settings = settings
+        self.limits = limits or Limits()
+        self.registries = {kind: getattr(registry, kind).portable() for kind in ("converters", "runtimes", "models")}
+        self.started_here = not ray.is_initialized() and address is None
+        if not ray.is_initialized():
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                         # The workers import the repository as the driver does (tests' planted converters too).
+                         runtime_env={"env_vars": {"PYTHONPATH": _pythonpath()}})
+            except ConnectionError as exc:
+                raise ConvcheckError(f"--ray-address {address}: cannot connect ({exc})") from None
+
+    def run(self, cells: list["PlannedCell"], on_start: Callable[[int], None]) -> Iterator[tuple[int, dict[str, Any]]]:
+        groups: dict[tuple[str, str], list[tuple[int, Any]]] = {}
+        for index, planned in enumerate(cells):
+            groups.setdefault((planned.spec.name, family_of(planned)), []).append((index, planned))
+        remote = self.ray.remote(_run_group)
+        running: dict[Any, dict[str, Any]] = {}  # generator ref -> {"rest": [...], "current": (i, p), "since"}
+
+        def submit(group: list[tuple[int, Any]]) -> None:
+            options = self._placement(group)
+            gen = remote.options(num_returns="streaming", max_retries=0, **options).remote(
+                self.settings, self.registries, group)
+            running[gen] = {"rest": list(group), "since": time.monotonic()}
+            on_start(group[0][0])
+
+        try:
+            for group in groups.values():
+                submit(group)
+            while running:
+                for gen, state in list(running.items()):
+                    result = self._next(gen, state)
+                    if result is None:
+                        continue
+                    kind, payload = result
+                    if kind == "cell":
+                        index, cell = payload
+                        state["rest"] = [(i, p) for i, p in state["rest"] if i != index]
+                        state["since"] = time.monotonic()
+                        yield index, cell
+                        if state["rest"]:
+                            on_start(state["rest"][0][0])
+                        continue
+                    del running[gen]
+                    if kind == "end":
+                        continue
+                    status, message = payload  # the task died or ran over
+                    if len(state["rest"]) > 1:
+                        # Which cell killed it? Results a dead worker yielded may be lost with it, so the
+                        # unaccounted cells run again one per task: the culprit fails alone.
+                        for single in state["rest"]:
+                            submit([single])
+                        continue
+                    (index, planned), = state["rest"]
+                    yield index, failed_cell(planned, self.settings.size, status, message)
+                time.sleep(0.05)
+        finally:
+            for gen in running:
+                self.ray.cancel(gen, force=True)
+            if self.started_here:
+                self.ray.shutdown()
+
+    def _next(self, gen: Any, state: dict[str, Any]) -> tuple[str, Any] | None:
+        """("cell", (index, cell)), ("end", None), ("failed", (status, message)), or None: not yet."""
+        ray = self.ray
+        ready, _ = ray.wait([gen], timeout=0)
+        if ready:
+            try:
+                ref = next(gen)
+            except StopIteration:
+                return "end", None
+            try:
+                return "cell", ray.get(ref)
+            except ray.exceptions.OutOfMemoryError as exc:
+                return "failed", (Status.OOM, f"Ray's memory monitor killed the task: {str(exc).splitlines()[0]}")
+            except (ray.exceptions.WorkerCrashedError, ray.exceptions.RayTaskError,
+                    ray.exceptions.TaskCancelledError) as exc:
+                return "failed", (Status.CRASHED, f"the Ray worker died: {type(exc).__name__}")
+        if time.monotonic() - state["since"] > self.limits.timeout_s:
+            ray.cancel(gen, force=True)
+            return "failed", (Status.TIMEOUT, f"no result after {self.limits.timeout_s:g} s (--timeout); "
+                                              "the Ray task was cancelled")
+        return None
+
+    def _placement(self, group: list[tuple[int, Any]]) -> dict[str, Any]:
+        resources = self.ray.cluster_resources()
+        # A cell's runtimes use settings.threads intra-op threads: reserve that many CPUs (Ray also
+        # sets OMP_NUM_THREADS to num_cpus, which would otherwise change the reference's summation order).
+        options: dict[str, Any] = {"num_cpus": max(1, min(self.settings.threads or 1, int(resources.get("CPU", 1))))}
+        if any(p.target.device == "cuda" for _, p in group) and resources.get("GPU", 0) >= 1:
+            options["num_gpus"] = 1
+        if any(p.route.runtime == "coreml" for _, p in group) and resources.get("macos", 0) >= 1:
+            options["resources"] = {"macos": 1}
+        return options
+
+
+def _pythonpath() -> str:
+    import os
+    import sys
+
+    return os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
