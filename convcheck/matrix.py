@@ -103,9 +103,12 @@ def run_matrix(
         done[index] = cell
         results["cells"] = [done[i] for i in sorted(done)]  # plan order, whatever finished first
         results["summary"] = summarize(results["cells"])
-        write_json_atomic(results_path, results)
         if store is not None:
             store.record_cell(run_id, cell)
+            # results.json is the store's rendering: a resumed run's file holds the cells of both halves.
+            write_json_atomic(results_path, _in_plan_order(store.document(run_id), cells))
+        else:
+            write_json_atomic(results_path, results)
         on_cell_done(cell)
 
     if store is not None:
@@ -134,10 +137,18 @@ def run_matrix(
             cell["cache_key"] = keys[index]
         finish(index, cell)
     results["run"]["finished"] = now_iso()
-    write_json_atomic(results_path, results)
     if store is not None:
         store.finish_run(run_id, results["run"]["finished"])
+        results = _in_plan_order(store.document(run_id), cells)
+    write_json_atomic(results_path, results)
     return results
+
+
+def _in_plan_order(document: dict[str, Any], cells: list[PlannedCell]) -> dict[str, Any]:
+    """The store keeps cells in the order they finished; results.json lists them as planned."""
+    rank = {(p.spec.name, p.route.id, p.target.device, p.target.precision): i for i, p in enumerate(cells)}
+    document["cells"].sort(key=lambda c: rank.get((c["model"], c["route"], c["device"], c["precision"]), len(rank)))
+    return document
 
 
 def exit_code(results: dict[str, Any]) -> int:
