@@ -256,6 +256,7 @@ def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precisi
     settings = RunSettings(
         workdir=out_dir, size=size, samples=samples, threads=threads or physical_cores(),
         tolerance_override=tolerance, batches=batches,
+        artifact_cache_dir=None if (engine or {}).get("no_cache") else cache_dir(),
         latency=LatencyConfig(min_iters=bench_iters, min_seconds=bench_seconds),
         references=references or {},
         hop_settings={"tvm_tune_trials": tvm_tune, "cache_dir": cache_dir()},

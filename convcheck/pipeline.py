@@ -43,6 +43,8 @@ class RunSettings:
     tolerance_override: dict[str, float] | None = None
     #: `--batch 1,8,...`: extra batch sizes timed where the model's batch axis is dynamic.
     batches: tuple[int, ...] = ()
+    #: Where converted artifacts are cached across runs (convcheck.artifact_cache); None: not cached.
+    artifact_cache_dir: Path | None = None
 
     def reference_runtime(self, source: Format) -> str:
         return self.references.get(source, SOURCES[source])
@@ -74,6 +76,10 @@ class CellRunner:
         self.settings = settings
         self._references: dict[tuple[str, str], Reference | CellFailure] = {}
         self._converted: dict[tuple[Any, ...], _Converted] = {}
+        from convcheck.artifact_cache import ArtifactCache
+
+        self.artifact_cache = ArtifactCache(settings.artifact_cache_dir or Path("."),
+                                            enabled=settings.artifact_cache_dir is not None)
 
     # -- shared work ---------------------------------------------------------------------------
     def reference(self, spec: ModelSpec, source: Format) -> Reference:
@@ -179,6 +185,14 @@ class CellRunner:
                              list(spec.outputs), ref.feeds[0], target=target,
                              settings=dict(self.settings.hop_settings,
                                            given_artifacts={f.value: str(p) for f, p in spec.given_artifacts.items()}))
+        key = self._hop_key(spec, conv, upstream, target if target_bound else None, ctx)
+        cached = self.artifact_cache.get(key)
+        if cached is not None:
+            rec = {"hop": conv.hop, "converter": type(conv).__name__, "ok": True, "format": cached.format.value,
+                   "seconds": 0.0, "sha256": cached.sha256, "bytes": cached.bytes, "path": str(cached.path),
+                   "cached": True, "metadata": cached.metadata}
+            return _Converted(cached, None, upstream.record + [rec],
+                              upstream.log + [f"{conv.hop}: reused the cached conversion {key[:12]} (same inputs)"])
         started = time.perf_counter()
         try:
             # Framework warnings (deprecations, tracer notes) belong in the cell's log, not the terminal.
@@ -198,7 +212,20 @@ class CellRunner:
             "seconds": art.metadata.get("convert_seconds"), "sha256": art.sha256, "bytes": art.bytes,
             "path": str(art.path), "metadata": {k: v for k, v in art.metadata.items() if k != "convert_seconds"},
         }
+        self.artifact_cache.put(key, art)
         return _Converted(art, None, upstream.record + [rec], upstream.log + ctx.log)
+
+    @staticmethod
+    def _hop_key(spec: ModelSpec, conv: Any, upstream: "_Converted", target: Target | None,
+                 ctx: ConvertContext) -> str | None:
+        from convcheck.artifact_cache import hop_key
+        from convcheck.types import digest_paths
+
+        # Hop options that live in the run settings (tuning trials) and the user's own converted files.
+        settings = {k: v for k, v in ctx.settings.items() if k not in ("cache_dir", "given_artifacts")}
+        settings["given"] = {f.value: digest_paths([p])[0] for f, p in spec.given_artifacts.items()}
+        return hop_key(upstream.artifact.sha256 if upstream.artifact else None, type(conv),
+                       (conv.options, settings), target.id if target else None, ctx.input_specs, ctx.output_names)
 
     def precheck(self, spec: ModelSpec, route: Route, target: Target, cell: dict[str, Any]) -> None:
         """A cell that cannot run here still learns what this machine can tell.
