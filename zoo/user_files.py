@@ -210,17 +210,7 @@ def _from_keras(path: Path, overrides: list[str], npz: Path | None) -> ModelSpec
         if name in given:
             inputs.append(given.pop(name))
             continue
-        shape, dynamic = [], {}
-        for axis, dim in enumerate(tensor.shape):
-            if dim is None and axis == 0:
-                shape.append(1)
-                dynamic[axis] = "batch"
-            elif dim is None:
-                raise ConvcheckError(f"{path.name}: input {name!r} has an open dimension {axis}; give its size "
-                                     f"with --input ({INPUT_SYNTAX})")
-            else:
-                shape.append(int(dim))
-        inputs.append(_input(name, tuple(shape), str(tensor.dtype), dynamic))
+        inputs.append(_open_dims(path, name, list(tensor.shape), str(tensor.dtype)))
     _no_leftovers(given, path, [i.name for i in inputs])
     outputs = list(getattr(model, "output_names", None) or [f"output_{i}" for i in range(len(model.outputs))])
     return _spec(str(path), Format.KERAS, "load_keras", inputs, outputs, npz)
