@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 #: Bump when the cell format or the key's meaning changes: old entries then miss.
 CACHE_FORMAT = 1
 #: Statuses that say something about this run's machine or limits, not about the route: never cached.
-NOT_CACHED = (Status.CRASHED, Status.TIMEOUT, Status.OOM)
+NOT_CACHED = (Status.CRASHED, Status.TIMEOUT, Status.OOM, Status.UPSTREAM_FAILED)
 
 
 def cell_key(planned: "PlannedCell", settings: "RunSettings") -> str:

@@ -178,8 +178,9 @@ MEMORY_OPT = typer.Option(None, "--memory-limit", min=64.0, help="MiB of residen
                           "is stopped (status oom; default: 80% of the machine's memory over --jobs).")
 NO_CACHE_OPT = typer.Option(False, "--no-cache", help="Compute every cell, ignoring (and not filling) the cell cache.")
 RETRY_OPT = typer.Option(False, "--retry-failed", help="Compute again the cells the cache holds as failed.")
-RESUME_OPT = typer.Option(None, "--resume", metavar="RUN", help="Finish a killed run (its id, a unique prefix, or "
-                          "`latest`): cells it finished are kept, the rest are computed. Give the same command.")
+RESUME_OPT = typer.Option(None, "--resume", metavar="RUN", help="Finish a killed or interrupted run (its id, a unique "
+                          "prefix, or `latest`) with its own models, routes and settings: cells it finished are "
+                          "kept, the rest are computed. Engine options (--jobs, --timeout, ...) may change.")
 BATCH_OPT = typer.Option(None, "--batch", help="Comma-separated batch sizes, e.g. 1,8,32: latency and throughput "
                          "per batch where the model's batch axis is dynamic.")
 BENCH_SECONDS_OPT = typer.Option(1.0, "--bench-seconds", min=0.0, help="Minimum timed duration per cell, after warm-up.")
@@ -221,12 +222,64 @@ def _batches(value: Optional[str]) -> tuple[int, ...]:
         raise ConvcheckError(f"--batch {value!r}: batch sizes must be 1 or more")
     return sizes
 
+#: The options of `matrix` and `check` that decide *what* a run computes (its plan), by parameter name.
+#: They are stored with the run; `--resume RUN` replays them. The engine options (--jobs, --timeout,
+#: --executor, ...) decide only *how*, and may differ on a resume.
+MATRIX_PLAN = ("models_", "routes_", "out", "size", "device", "precision", "samples", "threads", "bench_seconds",
+               "bench_iters", "tvm_tune", "atol", "rtol", "batch", "model_file", "input_")
+CHECK_PLAN = ("model", "source", "signature", "routes_", "input_", "inputs", "reference", "out", "device",
+              "precision", "samples", "threads", "bench_seconds", "bench_iters", "tvm_tune", "atol", "rtol", "batch")
+#: Plan options naming files: stored as absolute paths, so a resume works from any folder.
+_PATH_PARAMS = ("out", "model_file", "inputs", "model", "source")
+
+
+def _as_stored(name: str, value: Any) -> Any:
+    def one(v: Any) -> Any:
+        if name in _PATH_PARAMS and v is not None and (isinstance(v, Path) or Path(str(v)).exists()):
+            return str(Path(v).resolve())
+        return str(v) if isinstance(v, Path) else v
+
+    return [one(v) for v in value] if isinstance(value, (list, tuple)) else one(value)
+
+
+def _plan_params(ctx: typer.Context, command: str, given: dict[str, Any], resume: Optional[str]) -> dict[str, Any]:
+    """The plan options to run: the command line's; with `--resume RUN`, the ones stored with RUN (an
+    option given again must say the same thing, or the resumed run would mix two plans)."""
+    params = {name: _as_stored(name, value) for name, value in given.items()}
+    if not resume:
+        return params
+    from convcheck.store import Store
+
+    with Store() as store:
+        run_id = store.resolve(resume)
+        invocation = store.settings(run_id).get("invocation")
+    if invocation is None:  # recorded before runs kept their plan: the command line must repeat it
+        return params
+    if invocation["command"] != command:
+        raise ConvcheckError(f"run {run_id} was made by `convcheck {invocation['command']}`: resume it with "
+                             f"`convcheck {invocation['command']} --resume {run_id}`")
+    stored = invocation["params"]
+    flags = {p.name: (p.opts[0] if p.opts and p.opts[0].startswith("-") else p.name.upper()) for p in ctx.command.params}
+    for name, value in params.items():
+        # By name: typer ships its own copy of click, whose ParameterSource is not click's.
+        source = ctx.get_parameter_source(name)
+        explicit = getattr(source, "name", "") in ("COMMANDLINE", "ENVIRONMENT")
+        if explicit and value != stored.get(name):
+            flag = flags.get(name, name)
+            raise ConvcheckError(f"--resume {run_id} finishes that run's own plan, but {flag} {value} differs from "
+                                 f"it ({stored.get(name)}): drop {flag}, or start a new run without --resume")
+    return {name: stored.get(name, params.get(name)) for name in params}
+
 
 def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precision: str, out: Optional[Path],
                     size: str, samples: int, threads: Optional[int], bench_seconds: float, bench_iters: int,
                     tvm_tune: int, references: Optional[dict] = None, tolerance: Optional[dict] = None,
-                    batches: tuple[int, ...] = (), engine: Optional[dict] = None) -> None:
-    """Plan, run with a progress bar, print the table, exit 0/1 (shared by `matrix` and `check`)."""
+                    batches: tuple[int, ...] = (), engine: Optional[dict] = None,
+                    invocation: Optional[dict] = None) -> None:
+    """Plan, run with a progress bar, print the table, exit 0/1 (shared by `matrix` and `check`).
+
+    `invocation` (the command and its plan options) is stored with the run, so `--resume RUN` can
+    re-plan it without the command line."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from convcheck.matrix import exit_code, plan, run_matrix
@@ -251,6 +304,8 @@ def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precisi
     out_dir = out or Path("runs") / run_id
     if out_dir.exists() and not out_dir.is_dir():
         raise ConvcheckError(f"--out {out_dir} is a file: give a folder")
+    if invocation is not None:
+        invocation = {**invocation, "params": {**invocation["params"], "out": str(out_dir.resolve())}}
     from convcheck.environment import physical_cores
 
     settings = RunSettings(
@@ -284,7 +339,16 @@ def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precisi
         cache = CellCache(cache_dir(), enabled=not engine.get("no_cache"), retry_failed=engine.get("retry_failed", False))
         try:
             results = run_matrix(cells, settings, out_dir, run_id, started, done, executor=executor, cache=cache,
-                                 store=store, resume=bool(engine.get("resume")))
+                                 store=store, resume=bool(engine.get("resume")), invocation=invocation)
+        except KeyboardInterrupt:
+            # The executor has stopped its workers; every finished cell is in the store and results.json.
+            kept = len(store.finished_cells(run_id))
+            command = (invocation or {}).get("command", "matrix")
+            progress.stop()
+            err_console.print(f"interrupted: {kept} of {len(cells)} cells finished and are kept in "
+                              f"{out_dir / 'results.json'} and the run store; finish the run with "
+                              f"`convcheck {command} --resume {run_id}`", highlight=False, soft_wrap=True)
+            raise typer.Exit(130) from None
         finally:
             store.close()
     terminal.render(results, console)
@@ -294,6 +358,7 @@ def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precisi
 
 @app.command()
 def matrix(
+    ctx: typer.Context,
     models_: Optional[str] = typer.Option(None, "--models", help="Comma-separated zoo models, or `all` (default: all)."),
     routes_: Optional[str] = typer.Option(None, "--routes",
                                           help="Comma-separated route ids (see `convcheck routes`), or `all` "
@@ -325,25 +390,30 @@ def matrix(
                                                "inputs the file leaves open. Repeatable."),
 ) -> None:
     """Run zoo models x routes: convert, run, compare with the source framework, time. Writes results.json."""
+    given = {name: value for name, value in locals().items() if name in MATRIX_PLAN}
+    p = _plan_params(ctx, "matrix", given, resume)
     from convcheck.matrix import select_models
 
-    if size not in ("full", "tiny"):
-        raise ConvcheckError(f"unknown size {size!r}: use full or tiny")
-    _devices(device), _precisions(precision)  # usage errors before any work
-    tolerance, batches = _tolerance(atol, rtol), _batches(batch)
-    specs = select_models(models_) if models_ or not model_file else []
-    if model_file:
+    if p["size"] not in ("full", "tiny"):
+        raise ConvcheckError(f"unknown size {p['size']!r}: use full or tiny")
+    _devices(p["device"]), _precisions(p["precision"])  # usage errors before any work
+    tolerance, batches = _tolerance(p["atol"], p["rtol"]), _batches(p["batch"])
+    specs = select_models(p["models_"]) if p["models_"] or not p["model_file"] else []
+    if p["model_file"]:
         from convcheck.zoo.user_files import spec_for_model
 
-        specs += [spec_for_model(f, input_ or [], None) for f in model_file]
-    _run_and_report(specs, routes_, device, precision, out, size, samples, threads, bench_seconds, bench_iters,
-                    tvm_tune, tolerance=tolerance, batches=batches,
-                    engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume, ray_address))
+        specs += [spec_for_model(f, p["input_"] or [], None) for f in p["model_file"]]
+    out_dir = Path(p["out"]) if p["out"] else None
+    _run_and_report(specs, p["routes_"], p["device"], p["precision"], out_dir, p["size"], p["samples"], p["threads"],
+                    p["bench_seconds"], p["bench_iters"], p["tvm_tune"], tolerance=tolerance, batches=batches,
+                    engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume, ray_address),
+                    invocation={"command": "matrix", "params": p})
 
 
 @app.command()
 def check(
-    model: str = typer.Argument(..., help="Your model: a .onnx file (external data beside it), a .pt2 "
+    ctx: typer.Context,
+    model: Optional[str] = typer.Argument(None, show_default=False, help="Your model (required unless --resume): a .onnx file (external data beside it), a .pt2 "
                                 "(torch.export), a TorchScript archive (.pt/.ts), a .keras file, a TensorFlow "
                                 "SavedModel folder, a .tflite file, or package.module:factory returning "
                                 "(model, example_inputs)."),
@@ -385,20 +455,28 @@ def check(
     resume: Optional[str] = RESUME_OPT,
 ) -> None:
     """Check your own model down every route that starts from its format. Writes results.json."""
+    given = {name: value for name, value in locals().items() if name in CHECK_PLAN}
+    p = _plan_params(ctx, "check", given, resume)
+    if not p["model"]:
+        raise ConvcheckError("name the model to check: `convcheck check MODEL` (or finish a run with --resume RUN)")
     from convcheck.routes import REFERENCE_CHOICES
     from convcheck.types import Format
 
-    _devices(device), _precisions(precision)
-    tolerance, batches = _tolerance(atol, rtol), _batches(batch)
+    _devices(p["device"]), _precisions(p["precision"])
+    tolerance, batches = _tolerance(p["atol"], p["rtol"]), _batches(p["batch"])
     choices = REFERENCE_CHOICES[Format.ONNX]
-    if reference not in choices:
-        raise ConvcheckError(f"unknown --reference {reference!r}: use {' or '.join(choices)}")
+    if p["reference"] not in choices:
+        raise ConvcheckError(f"unknown --reference {p['reference']!r}: use {' or '.join(choices)}")
     from convcheck.zoo.user_files import spec_for_model
 
-    spec = spec_for_model(model, input_ or [], inputs, source=source, signature=signature)
-    _run_and_report([spec], routes_, device, precision, out, "full", samples, threads, bench_seconds, bench_iters,
-                    tvm_tune, references={Format.ONNX: choices[reference]}, tolerance=tolerance, batches=batches,
-                    engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume, ray_address))
+    spec = spec_for_model(p["model"], p["input_"] or [], Path(p["inputs"]) if p["inputs"] else None,
+                          source=p["source"], signature=p["signature"])
+    out_dir = Path(p["out"]) if p["out"] else None
+    _run_and_report([spec], p["routes_"], p["device"], p["precision"], out_dir, "full", p["samples"], p["threads"],
+                    p["bench_seconds"], p["bench_iters"], p["tvm_tune"],
+                    references={Format.ONNX: choices[p["reference"]]}, tolerance=tolerance, batches=batches,
+                    engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume, ray_address),
+                    invocation={"command": "check", "params": p})
 
 
 @app.command()

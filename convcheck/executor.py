@@ -11,6 +11,17 @@ between ORT, OpenVINO, TVM and TensorRT (CellRunner's in-process sharing). Worke
 worker that finished its group takes the next one, preferring a group of the same framework family
 (`import tensorflow` is paid once per worker, not per cell). With `--jobs N`, N workers run at once.
 
+Each worker names the stage task of the plan's DAG it starts (convcheck.dag: the reference run, a
+conversion prefix, the cell's own load/run/benchmark). When a worker dies, the parent knows what
+killed it: the cell it was running gets crashed/timeout/oom *at that stage*, and the cells still
+waiting in its group that depend on the same shared task (the ONNX export that segfaulted) become
+`upstream_failed` at once instead of each paying for the same crash, hang or blow-up again.
+
+A worker's stdout and stderr (native libraries write banners and backtraces straight to the file
+descriptors) go to a log file of its own, not the terminal: each cell gets the lines written while
+it ran in its `log`, and a worker that dies leaves its last lines (a faulthandler traceback on a
+segfault) in the cell it died on.
+
 Limits are per cell: a wall-clock timeout, and a resident-memory limit the parent enforces by
 polling the worker's RSS (an address-space rlimit would break TensorFlow and TVM, which reserve far
 more virtual memory than they touch). A worker the kernel's OOM killer takes is `oom` too.
@@ -21,6 +32,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -81,14 +93,42 @@ def run_planned(runner: "CellRunner", planned: "PlannedCell") -> dict[str, Any]:
     return cell
 
 
-def failed_cell(planned: "PlannedCell", size: str, status: Status, message: str) -> dict[str, Any]:
-    """The cell of a worker that died on it."""
+def failed_cell(planned: "PlannedCell", size: str, status: Status, message: str, stage: str = "worker",
+                log: list[str] | None = None) -> dict[str, Any]:
+    """The cell of a worker that died on it (or that depended on a task a dead worker was running)."""
     from convcheck.pipeline import new_cell
 
     cell = new_cell(planned.spec.name, planned.route, planned.target, size)
     cell["status"] = status.value
-    cell["error"] = {"kind": status.value, "message": message, "stage": "worker", "op": None}
+    cell["error"] = {"kind": status.value, "message": message, "stage": stage, "op": None}
+    cell["log"] = list(log or [])
     return cell
+
+
+def upstream_failed_cell(planned: "PlannedCell", size: str, task: str, stage: str, victim: "PlannedCell",
+                         status: Status, message: str) -> dict[str, Any]:
+    from convcheck.dag import describe
+
+    t = victim.target
+    why = (f"{describe(task)} {status.value} in the cell {victim.spec.name} × {victim.route.id} "
+           f"({t.device} {t.precision}): {message}; not run again for this cell")
+    return failed_cell(planned, size, Status.UPSTREAM_FAILED, why, stage)
+
+
+#: Lines of a worker's own output kept per cell (the rest is in the worker's log file while it runs).
+LOG_TAIL_LINES = 40
+
+
+def _tail(path: str, offset: int) -> tuple[list[str], int]:
+    """The non-empty lines written to a worker's log file since `offset`, and the new offset."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except OSError:
+        return [], offset
+    lines = [ln.strip() for ln in data.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return [f"output: {ln}" for ln in lines[-LOG_TAIL_LINES:]], offset + len(data)
 
 
 Done = Callable[[int, dict[str, Any]], None]
@@ -107,22 +147,37 @@ class InlineExecutor:
 
 
 # -- local: worker processes --------------------------------------------------------------------------
-def _worker_main(conn: Connection, settings: "RunSettings", registries: dict[str, dict[str, object]]) -> None:
-    """A worker: receives (index, planned cell), answers (index, cell), until told to stop."""
+def _worker_main(conn: Connection, settings: "RunSettings", registries: dict[str, dict[str, object]],
+                 log_path: str) -> None:
+    """A worker: receives (index, planned cell) until told to stop; sends ("stage", index, task, stage)
+    as each stage task starts and ("done", index, cell) at the end."""
+    import faulthandler
+
+    # The parent handles Ctrl-C; a worker must not die of it mid-cell and leave a half artifact.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Native code writes to the file descriptors, not sys.stderr: move both, not just Python's streams.
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    faulthandler.enable()  # a segfault leaves its Python traceback in the log, for the cell it killed
+
     from convcheck import registry
     from convcheck.pipeline import CellRunner
 
     for kind, entries in registries.items():
         getattr(registry, kind).adopt(entries)
-    # The parent handles Ctrl-C; a worker must not die of it mid-cell and leave a half artifact.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     runner = CellRunner(settings)
+    offset = os.path.getsize(log_path)
     while True:
         message = conn.recv()
         if message is None:
             return
         index, planned = message
-        conn.send((index, run_planned(runner, planned)))
+        runner.on_stage = lambda task, stage, i=index: conn.send(("stage", i, task, stage))
+        cell = run_planned(runner, planned)
+        lines, offset = _tail(log_path, offset)
+        cell["log"] = list(cell.get("log") or []) + lines
+        conn.send(("done", index, cell))
 
 
 @dataclass
@@ -133,7 +188,9 @@ class _Worker:
     group: deque = field(default_factory=deque)  # (index, planned) still to send, in order
     current: tuple[int, Any] | None = None
     started: float = 0.0
-    killed_for: Status | None = None
+    log_path: str = ""
+    log_offset: int = 0  # where the current cell's output starts in the log file
+    task: tuple[str, str] | None = None  # (stage task id, stage) the current cell is in
 
 
 def family_of(planned: "PlannedCell") -> str:
@@ -157,11 +214,13 @@ class LocalExecutor:
 
     def _start(self) -> _Worker:
         parent, child = self.context.Pipe()
-        process = self.context.Process(target=_worker_main, args=(child, self.settings, self.registries),
+        fd, log_path = tempfile.mkstemp(prefix="convcheck-worker-", suffix=".log")
+        os.close(fd)
+        process = self.context.Process(target=_worker_main, args=(child, self.settings, self.registries, log_path),
                                        daemon=True, name="convcheck-worker")
         process.start()
         child.close()
-        worker = _Worker(process, parent)
+        worker = _Worker(process, parent, log_path=log_path)
         self.workers.append(worker)
         return worker
 
@@ -176,9 +235,8 @@ class LocalExecutor:
                 busy = [w for w in self.workers if w.current]
                 ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=POLL_SECONDS)
                 for worker in busy:
-                    result, carry_on = self._collect(worker, worker.conn in ready or worker.process.sentinel in ready)
-                    if result is not None:
-                        yield result
+                    finished, carry_on = self._collect(worker, worker.conn in ready or worker.process.sentinel in ready)
+                    yield from finished
                     if carry_on is not None:
                         self._send_next(carry_on, on_start)
         finally:
@@ -209,24 +267,56 @@ class LocalExecutor:
         on_start(index)
         worker.current = (index, planned)
         worker.started = time.monotonic()
+        worker.task = None
+        try:
+            worker.log_offset = os.path.getsize(worker.log_path)
+        except OSError:
+            worker.log_offset = 0
         worker.conn.send((index, planned))
 
-    def _collect(self, worker: _Worker, ready: bool) -> tuple[tuple[int, dict[str, Any]] | None, _Worker | None]:
-        """(the finished cell or None while still working, the worker that goes on with the group).
+    def _collect(self, worker: _Worker, ready: bool) -> tuple[list[tuple[int, dict[str, Any]]], _Worker | None]:
+        """(the cells finished, the worker that goes on with the group, or None while still working).
 
-        A finished cell is the worker's answer, or the cell its death or a limit cost."""
+        A finished cell is the worker's answer; or, when the worker died or broke a limit, the cell it
+        was running and every waiting cell of its group downstream of the task that killed it."""
         index, planned = worker.current  # type: ignore[misc]
-        if ready and worker.conn.poll():
+        if ready:
             try:
-                got_index, cell = worker.conn.recv()
-                if got_index == index:
-                    return (index, cell), worker
+                while worker.conn.poll():
+                    kind, got_index, *payload = worker.conn.recv()
+                    if got_index != index:
+                        continue
+                    if kind == "stage":
+                        worker.task = (payload[0], payload[1])
+                    elif kind == "done":
+                        return [(index, payload[0])], worker
             except (EOFError, OSError):
                 pass  # it died while answering: judged below
         status, message = self._verdict(worker)
         if status is None:
-            return None, None
-        return (index, failed_cell(planned, self.settings.size, status, message)), self._replace(worker)
+            return [], None
+        task, stage = worker.task or ("", "worker")
+        lines, _ = _tail(worker.log_path, worker.log_offset)
+        where = f" during {stage}" if worker.task else ""
+        finished = [(index, failed_cell(planned, self.settings.size, status, message + where, stage, lines))]
+        if task and not task.startswith("cell:"):
+            finished += self._fail_downstream(worker, task, stage, planned, status, message)
+        return finished, self._replace(worker)
+
+    def _fail_downstream(self, worker: _Worker, task: str, stage: str, victim: "PlannedCell", status: Status,
+                         message: str) -> list[tuple[int, dict[str, Any]]]:
+        """Take the cells that need `task` out of the worker's group: they are upstream_failed."""
+        from convcheck.dag import chain_for
+
+        finished, keep = [], deque()
+        for index, planned in worker.group:
+            if task in chain_for(planned.spec.name, planned.route, planned.target):
+                finished.append((index, upstream_failed_cell(planned, self.settings.size, task, stage, victim,
+                                                             status, message)))
+            else:
+                keep.append((index, planned))
+        worker.group = keep
+        return finished
 
     def _verdict(self, worker: _Worker) -> tuple[Status | None, str]:
         process = worker.process
@@ -263,7 +353,15 @@ class LocalExecutor:
             worker.process.kill()
         worker.process.join(timeout=5)
         worker.conn.close()
+        self._forget(worker)
+
+    def _forget(self, worker: _Worker) -> None:
         self.workers.remove(worker)
+        if worker.log_path:
+            try:
+                os.unlink(worker.log_path)
+            except OSError:
+                pass
 
     def _stop(self, worker: _Worker) -> None:
         try:
@@ -275,7 +373,7 @@ class LocalExecutor:
             worker.process.kill()
             worker.process.join(timeout=5)
         worker.conn.close()
-        self.workers.remove(worker)
+        self._forget(worker)
 
     def shutdown(self) -> None:
         for worker in list(self.workers):

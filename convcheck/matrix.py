@@ -80,6 +80,7 @@ def run_matrix(
     cache: CellCache | None = None,
     store: Any = None,
     resume: bool = False,
+    invocation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run every planned cell (in this process unless an executor is given: convcheck.executor);
     results.json is rewritten (atomically) after each one."""
@@ -94,6 +95,8 @@ def run_matrix(
         "batches": list(settings.batches),
         "latency": asdict(settings.latency),
     }
+    if invocation is not None:  # the command and plan options, for `--resume RUN` without them
+        run_settings["invocation"] = invocation
     results = new_run(run_id, run_settings, distributions)
     results_path = out_dir / "results.json"
     write_json_atomic(results_path, results)

@@ -12,10 +12,11 @@ import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from convcheck import dag
 from convcheck.convert.base import ConvertContext
 from convcheck.environment import module_present
 from convcheck.errors import CellFailure
@@ -76,6 +77,9 @@ class CellRunner:
         self.settings = settings
         self._references: dict[tuple[str, str], Reference | CellFailure] = {}
         self._converted: dict[tuple[Any, ...], _Converted] = {}
+        #: Called with (stage task id, stage) as each task of the plan's DAG starts (convcheck.dag):
+        #: a worker reports it to the parent, which then knows what killed it if it dies.
+        self.on_stage: Callable[[str, str], None] = lambda task, stage: None
         from convcheck.artifact_cache import ArtifactCache
 
         self.artifact_cache = ArtifactCache(settings.artifact_cache_dir or Path("."),
@@ -85,6 +89,7 @@ class CellRunner:
     def reference(self, spec: ModelSpec, source: Format) -> Reference:
         key = (spec.name, source.value)
         if key not in self._references:
+            self.on_stage(dag.reference_task(spec.name, source.value), "reference")
             try:
                 self._references[key] = self._compute_reference(spec, source)
             except Exception as exc:  # noqa: BLE001 - the model itself failed: data, not a crash
@@ -165,6 +170,8 @@ class CellRunner:
             target_bound = any(converters.get(c).depends_on_target for c in prefix)  # type: ignore[attr-defined]
             key = (spec.name, route.source.value, prefix, (target.device, target.precision) if target_bound else None)
             if key not in self._converted:
+                self.on_stage(dag.convert_task(spec.name, route.source.value, prefix, target if target_bound else None),
+                              f"convert:{converters.get(conv_name).hop}")  # type: ignore[attr-defined]
                 self._converted[key] = self._convert_hop(spec, route.source, conv_name, done, ref, target,
                                                          target_bound)
             done = self._converted[key]
@@ -312,6 +319,8 @@ class CellRunner:
         artifact = converted.artifact
         assert artifact is not None
 
+        task = dag.cell_task(spec.name, route.id, target.device, target.precision)
+        self.on_stage(task, "load")
         rss_before = _rss_mb()
         t0 = time.perf_counter()
         try:
@@ -323,12 +332,15 @@ class CellRunner:
         stages.append({"stage": "load", "ok": True, "seconds": cell["timings_s"]["load"]})
         cell["memory_mb"] = {"rss_before_load": rss_before, "rss_after_load": _rss_mb()}
         try:
+            self.on_stage(task, "run")
             self._run_and_compare(spec, runtime, ref, cell)
+            self.on_stage(task, "benchmark")
             self._benchmark_batches(spec, route.source, runtime, cell)
             cell["memory_mb"].update(_memory_after(target))
         finally:
             runtime.deactivate()
         if not cell["parity"]["ok"]:
+            self.on_stage(task, "localize")
             self._localize(spec, route, ref, cell)
         self._benchmark_variants(spec, route, target, artifact, ref, cell)
         self._finish(ref, cell)

@@ -9,10 +9,12 @@ one (on a cluster without, those cells record `no_device` like anywhere else); a
 cells asks for the custom resource `macos` when a node offers it (start such a node with
 `ray start --resources='{"macos": 1}'`).
 
-Faults: when a group's task dies (a segfault: `crashed`; Ray's memory monitor: `oom`) or runs over
-`--timeout` (cancelled: `timeout`), the cells it had not delivered run again one per task, so the
-cell at fault fails alone and the others complete (results a dead Ray worker had yielded can be
-lost with it, so the culprit cannot be told from the stream).
+Faults: each task names the stage task it starts (convcheck.dag) on a Ray queue, before starting
+it. When a group's task dies (a segfault: `crashed`; Ray's memory monitor: `oom`) or runs over
+`--timeout` (cancelled: `timeout`), the cell it was in fails at that stage, the cells waiting on
+the same shared task (the export that crashed) are `upstream_failed`, and the rest of the group
+runs again as a new task. Without a stage report (the task died before its first one), the
+undelivered cells run again one per task, so the culprit fails alone.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from convcheck.errors import ConvcheckError
-from convcheck.executor import Limits, failed_cell, family_of
+from convcheck.executor import Limits, failed_cell, family_of, upstream_failed_cell
 from convcheck.types import Status
 
 if TYPE_CHECKING:
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 
 
 def _run_group(settings: "RunSettings", registries: dict[str, dict[str, object]],
-               group: list[tuple[int, "PlannedCell"]]) -> Iterator[tuple[int, dict[str, Any]]]:
+               group: list[tuple[int, "PlannedCell"]], group_id: int, stages: Any) -> Iterator[tuple[int, dict[str, Any]]]:
     """Runs on a Ray worker: the group's cells in order, one CellRunner (shared references/exports)."""
     from convcheck import registry
     from convcheck.executor import run_planned
@@ -40,6 +42,13 @@ def _run_group(settings: "RunSettings", registries: dict[str, dict[str, object]]
         getattr(registry, kind).adopt(entries)
     runner = CellRunner(settings)
     for index, planned in group:
+        def report(task: str, stage: str, index: int = index) -> None:
+            try:  # synchronous: the driver knows the stage before the stage can kill this worker
+                stages.put_nowait((group_id, index, task, stage))
+            except Exception:  # noqa: BLE001 - a lost report costs precision in a post-mortem, not the cell
+                pass
+
+        runner.on_stage = report
         yield index, run_planned(runner, planned)
 
 
@@ -68,21 +77,32 @@ class RayExecutor:
         groups: dict[tuple[str, str], list[tuple[int, Any]]] = {}
         for index, planned in enumerate(cells):
             groups.setdefault((planned.spec.name, family_of(planned)), []).append((index, planned))
+        from ray.util.queue import Queue
+
         remote = self.ray.remote(_run_group)
-        running: dict[Any, dict[str, Any]] = {}  # generator ref -> {"rest": [...], "current": (i, p), "since"}
+        stages = Queue()
+        running: dict[Any, dict[str, Any]] = {}  # generator ref -> {"rest": [...], "since", "id", "stage"}
+        by_id: dict[int, dict[str, Any]] = {}
 
         def submit(group: list[tuple[int, Any]]) -> None:
             options = self._placement(group)
+            group_id = len(by_id)
             gen = remote.options(num_returns="streaming", max_retries=0, **options).remote(
-                self.settings, self.registries, group)
-            running[gen] = {"rest": list(group), "since": time.monotonic()}
+                self.settings, self.registries, group, group_id, stages)
+            running[gen] = by_id[group_id] = {"rest": list(group), "since": time.monotonic(), "stage": None}
             on_start(group[0][0])
+
+        def drain() -> None:
+            while not stages.empty():
+                group_id, index, task, stage = stages.get_nowait()
+                by_id[group_id]["stage"] = (index, task, stage)
 
         try:
             for group in groups.values():
                 submit(group)
             while running:
                 for gen, state in list(running.items()):
+                    drain()
                     result = self._next(gen, state)
                     if result is None:
                         continue
@@ -99,6 +119,10 @@ class RayExecutor:
                     if kind == "end":
                         continue
                     status, message = payload  # the task died or ran over
+                    drain()
+                    if state["stage"] is not None:
+                        yield from self._post_mortem(state, status, message, submit)
+                        continue
                     if len(state["rest"]) > 1:
                         # Which cell killed it? Results a dead worker yielded may be lost with it, so the
                         # unaccounted cells run again one per task: the culprit fails alone.
@@ -113,6 +137,29 @@ class RayExecutor:
                 self.ray.cancel(gen, force=True)
             if self.started_here:
                 self.ray.shutdown()
+
+    def _post_mortem(self, state: dict[str, Any], status: Status, message: str,
+                     submit: Callable[[list[tuple[int, Any]]], None]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """The task died in a known stage: that cell fails there, the cells needing the same shared task
+        are upstream_failed, and the rest of the group goes on as a new task."""
+        from convcheck.dag import chain_for
+
+        culprit, task, stage = state["stage"]
+        rest = dict(state["rest"])
+        victim = rest.pop(culprit, None)
+        if victim is None:  # its result did arrive: the death came after it; run the rest again
+            if rest:
+                submit(sorted(rest.items()))
+            return
+        yield culprit, failed_cell(victim, self.settings.size, status, f"{message} during {stage}", stage)
+        again = []
+        for index, planned in sorted(rest.items()):
+            if not task.startswith("cell:") and task in chain_for(planned.spec.name, planned.route, planned.target):
+                yield index, upstream_failed_cell(planned, self.settings.size, task, stage, victim, status, message)
+            else:
+                again.append((index, planned))
+        if again:
+            submit(again)
 
     def _next(self, gen: Any, state: dict[str, Any]) -> tuple[str, Any] | None:
         """("cell", (index, cell)), ("end", None), ("failed", (status, message)), or None: not yet."""

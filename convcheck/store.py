@@ -224,6 +224,13 @@ class Store:
             "SELECT model, route, device, precision, cell FROM cells WHERE run_id = ? ORDER BY seq", (run_id,))
         return {(m, r, d, p): json.loads(text) for m, r, d, p, text in rows}
 
+    def settings(self, run_id: str) -> dict[str, Any]:
+        """A run's `settings` object (what it was asked, and the command that planned it)."""
+        row = self._db.execute("SELECT settings FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise ConvcheckError(f"run {run_id!r} is not in the store {self.path}")
+        return json.loads(row[0])
+
     def runs(self) -> list[dict[str, Any]]:
         """Every run, newest first: id, started, finished (None while running or if killed),
         convcheck_version, cells (how many), summary (status -> count), settings."""

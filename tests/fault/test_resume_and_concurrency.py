@@ -54,7 +54,9 @@ def test_a_run_killed_half_way_resumes_without_redoing_or_duplicating(tmp_path):
     for entry in entries:
         json.loads(entry.read_text())
 
-    done = _matrix(home, out, "--resume", "latest")
+    # `--resume RUN` alone: the run's own plan (models, routes, size, out folder) comes from the store.
+    done = subprocess.run([sys.executable, "-m", "convcheck", "matrix", "--resume", "latest"], env=_env(home),
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     after = _cells(out)
     assert sorted(c["route"] for c in after) == sorted(ROUTES.split(","))  # each cell exactly once
@@ -117,3 +119,55 @@ def test_diff_shows_a_planted_regression(tmp_path, monkeypatch, fresh_routes):
     assert "torch/onnx/ort" in proc.stdout and "mismatch" in proc.stdout
     # The untouched route may at most show latency noise, never a status or parity change.
     assert not [ln for ln in proc.stdout.splitlines() if "torch/openvino" in ln and ("status" in ln or "parity" in ln)]
+
+
+def _workers_of(home: Path) -> list[int]:
+    """Live processes started with this test's CONVCHECK_HOME (the run's workers inherit it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().split(") ", 1)[1][0]
+        except OSError:
+            continue
+        if f"CONVCHECK_HOME={home}".encode() in environ and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def test_ctrl_c_stops_cleanly_keeps_what_finished_and_says_how_to_resume(tmp_path):
+    home, out = tmp_path / "home", tmp_path / "run"
+    cmd = [sys.executable, "-m", "convcheck", "matrix", *ARGS, "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not _cells(out) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends the whole foreground group on Ctrl-C
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert "--resume" in stderr and "interrupted" in stderr
+    document = json.loads((out / "results.json").read_text())  # valid, holding what finished
+    kept = document["cells"]
+    assert 1 <= len(kept) < 5 and all(c["status"] == "pass" for c in kept)
+    assert document["run"]["finished"] is None
+    assert not _workers_of(home), "a worker outlived the interrupted run"
+    # The same command line with --resume finishes it: every cell once, the kept ones not recomputed.
+    done = _matrix(home, out, "--resume", document["run"]["id"])
+    assert done.returncode == 0, done.stderr[-2000:]
+    after = {c["route"]: c for c in _cells(out)}
+    assert sorted(after) == sorted(ROUTES.split(","))
+    for cell in kept:
+        assert after[cell["route"]]["latency_ms"] == cell["latency_ms"]
+
+
+def test_resume_refuses_a_different_plan(tmp_path):
+    home, out = tmp_path / "home", tmp_path / "run"
+    assert _matrix(home, out).returncode == 0
+    other = subprocess.run([sys.executable, "-m", "convcheck", "matrix", "--resume", "latest", "--models",
+                            "cnn_small"], env=_env(home), capture_output=True, text=True, timeout=120)
+    assert other.returncode == 2
+    assert "--models" in other.stderr and "Traceback" not in other.stderr
