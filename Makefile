@@ -9,7 +9,7 @@ MATRIX_ARGS ?=
 # This machine's pip configuration names local indexes that do not all exist; drop that noise only.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup matrix test clean help
+.PHONY: setup matrix test browser clean help
 
 help:
 	@echo "make matrix   set up if needed, run the default matrix (whole zoo x every route available here)"
@@ -35,7 +35,17 @@ matrix: setup
 	if [ $$rc -eq 1 ]; then echo "make matrix: some cells failed (findings above; see results.json)"; \
 	elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
-test: setup
+# The HTML report is tested in a real headless browser: Debian's chromium, installed here when missing
+# (needs root and apt; elsewhere install it yourself: the test skips without it, and fails under CI=true).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the HTML report test (apt-get)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found and cannot apt-get it here: the browser test will skip"; fi; }
+
+test: setup browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -189,6 +189,14 @@ TVM_TUNE_OPT = typer.Option(0, "--tvm-tune", min=0, metavar="TRIALS",
                             help="MetaSchedule tuning trials for TVM cells (0: untuned). The tuning database is "
                             "cached per model and target; tuned and untuned latency are both recorded.")
 OUT_OPT = typer.Option(None, "--out", help="Output folder (default: runs/<run id>/).")
+FAIL_ON_OPT = typer.Option(None, "--fail-on", metavar="STATUS,...", help="Statuses that make the exit code 1 and "
+                           "a JUnit <failure>: status names, `failures` (default: mismatch, vacuous, convert_error, "
+                           "unsupported, runtime_error, crashed, timeout, oom, upstream_failed), `all`, or `none`. "
+                           "missing_dep and no_device (could not run here) fail only when named.")
+LOCKIN_WEIGHTS_OPT = typer.Option(None, "--lockin-weights", metavar="FILE", help="A JSON file overriding the lock-in "
+                                  "score's weights and facts (see convcheck/reports/data/lockin.json).")
+DRY_RUN_OPT = typer.Option(False, "--dry-run", help="Print the plan (cells and the stage tasks they share) and exit "
+                           "without running anything.")
 
 
 def _tolerance(atol: Optional[float], rtol: Optional[float]) -> Optional[dict]:
@@ -200,7 +208,8 @@ def _tolerance(atol: Optional[float], rtol: Optional[float]) -> Optional[dict]:
 
 
 def _engine(executor: str, jobs: Optional[int], timeout: float, memory_limit: Optional[float], no_cache: bool,
-            retry_failed: bool, resume: Optional[str], ray_address: Optional[str] = None) -> dict:
+            retry_failed: bool, resume: Optional[str], ray_address: Optional[str] = None,
+            dry_run: bool = False) -> dict:
     from convcheck.executor import EXECUTORS
 
     if executor not in EXECUTORS:
@@ -208,7 +217,8 @@ def _engine(executor: str, jobs: Optional[int], timeout: float, memory_limit: Op
     if ray_address and executor != "ray":
         raise ConvcheckError("--ray-address goes with --executor ray")
     return {"executor": executor, "jobs": jobs, "timeout": timeout, "memory_limit": memory_limit,
-            "no_cache": no_cache, "retry_failed": retry_failed, "resume": resume, "ray_address": ray_address}
+            "no_cache": no_cache, "retry_failed": retry_failed, "resume": resume, "ray_address": ray_address,
+            "dry_run": dry_run}
 
 
 def _batches(value: Optional[str]) -> tuple[int, ...]:
@@ -271,11 +281,55 @@ def _plan_params(ctx: typer.Context, command: str, given: dict[str, Any], resume
     return {name: stored.get(name, params.get(name)) for name in params}
 
 
+def _fail_on_and_weights(reporting: dict) -> set[str]:
+    """Check --fail-on and --lockin-weights before any work (a typo must not cost a whole run)."""
+    from convcheck.reports.lockin import load_lockin_data
+    from convcheck.reports.outputs import parse_fail_on
+
+    load_lockin_data(reporting.get("lockin_weights"))
+    return parse_fail_on(reporting.get("fail_on"))
+
+
+def _finish(results: dict, out_dir: Path, lockin_weights: Optional[Path], fail_on: set[str]) -> dict:
+    """The run's last task: lock-in scores over every cell, then results.json and the reports."""
+    from convcheck.reports import terminal
+    from convcheck.reports.outputs import score, write_reports
+    from convcheck.results import write_json_atomic
+
+    results = score(results, lockin_weights)
+    write_json_atomic(out_dir / "results.json", results)
+    written = write_reports(results, out_dir, fail_on)
+    terminal.render(results, console, fail_on)
+    console.print(f"\nresults: {out_dir / 'results.json'}\nreports: {written['matrix.html']}, "
+                  f"{written['matrix.md']}, {written['junit.xml']}, {out_dir / 'models'}/")
+    return results
+
+
+def _print_plan(cells: list) -> None:  # noqa: ANN001
+    from convcheck.dag import build_dag, describe
+
+    dag = build_dag(cells)
+    counts = dag.counts()
+    console.print(f"{len(cells)} cells over {len({c.spec.name for c in cells})} models: "
+                  f"{counts['reference']} reference runs, {counts['convert']} conversions, "
+                  f"{counts['cell']} load/run/compare/benchmark tasks, then the lock-in score.")
+    shared = dag.shared()
+    if shared:
+        console.print(f"{len(shared)} tasks feed more than one cell, e.g.:")
+        for task in shared[:12]:
+            console.print(f"  {describe(task.id)} -> {len(task.cells)} cells", highlight=False, markup=False)
+    for index, planned in enumerate(cells):
+        t = planned.target
+        console.print(f"  {planned.spec.name} × {planned.route.id} [{t.device} {t.precision}]", highlight=False,
+                      markup=False)
+
+
 def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precision: str, out: Optional[Path],
                     size: str, samples: int, threads: Optional[int], bench_seconds: float, bench_iters: int,
                     tvm_tune: int, references: Optional[dict] = None, tolerance: Optional[dict] = None,
                     batches: tuple[int, ...] = (), engine: Optional[dict] = None,
-                    invocation: Optional[dict] = None) -> None:
+                    invocation: Optional[dict] = None, reporting: Optional[dict] = None,
+                    after: Optional[Any] = None) -> None:
     """Plan, run with a progress bar, print the table, exit 0/1 (shared by `matrix` and `check`).
 
     `invocation` (the command and its plan options) is stored with the run, so `--resume RUN` can
@@ -296,9 +350,13 @@ def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precisi
     given = [r for spec in specs for r in given_routes(spec)]
     chosen = select_routes(routes_arg, None if device in ("auto", "all") else devices[0], given)
     cells = plan(specs, chosen, devices, precisions)
+    engine, reporting = engine or {}, reporting or {}
+    fail_on = _fail_on_and_weights(reporting)
+    if engine.get("dry_run"):
+        _print_plan(cells)
+        raise typer.Exit(0)
     from convcheck.store import Store
 
-    engine = engine or {}
     store = Store()
     run_id = store.resolve(engine["resume"]) if engine.get("resume") else new_run_id()
     out_dir = out or Path("runs") / run_id
@@ -351,9 +409,10 @@ def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precisi
             raise typer.Exit(130) from None
         finally:
             store.close()
-    terminal.render(results, console)
-    console.print(f"\nresults: {out_dir / 'results.json'}")
-    raise typer.Exit(exit_code(results))
+    results = _finish(results, out_dir, reporting.get("lockin_weights"), fail_on)
+    if after is not None:  # `audit`: its own report from the same document
+        after(results, out_dir)
+    raise typer.Exit(exit_code(results, fail_on))
 
 
 @app.command()
@@ -383,6 +442,9 @@ def matrix(
     no_cache: bool = NO_CACHE_OPT,
     retry_failed: bool = RETRY_OPT,
     resume: Optional[str] = RESUME_OPT,
+    fail_on: Optional[str] = FAIL_ON_OPT,
+    lockin_weights: Optional[Path] = LOCKIN_WEIGHTS_OPT,
+    dry_run: bool = DRY_RUN_OPT,
     model_file: Optional[list[str]] = typer.Option(None, "--model-file", help="Your own model (any format "
                                                    "`convcheck check` reads) added to the matrix; repeatable. With "
                                                    "--model-file and no --models, only your models run."),
@@ -406,8 +468,10 @@ def matrix(
     out_dir = Path(p["out"]) if p["out"] else None
     _run_and_report(specs, p["routes_"], p["device"], p["precision"], out_dir, p["size"], p["samples"], p["threads"],
                     p["bench_seconds"], p["bench_iters"], p["tvm_tune"], tolerance=tolerance, batches=batches,
-                    engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume, ray_address),
-                    invocation={"command": "matrix", "params": p})
+                    engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume, ray_address,
+                                   dry_run),
+                    invocation={"command": "matrix", "params": p},
+                    reporting={"fail_on": fail_on, "lockin_weights": lockin_weights})
 
 
 @app.command()
@@ -453,6 +517,9 @@ def check(
     no_cache: bool = NO_CACHE_OPT,
     retry_failed: bool = RETRY_OPT,
     resume: Optional[str] = RESUME_OPT,
+    fail_on: Optional[str] = FAIL_ON_OPT,
+    lockin_weights: Optional[Path] = LOCKIN_WEIGHTS_OPT,
+    dry_run: bool = DRY_RUN_OPT,
 ) -> None:
     """Check your own model down every route that starts from its format. Writes results.json."""
     given = {name: value for name, value in locals().items() if name in CHECK_PLAN}
@@ -475,8 +542,147 @@ def check(
     _run_and_report([spec], p["routes_"], p["device"], p["precision"], out_dir, "full", p["samples"], p["threads"],
                     p["bench_seconds"], p["bench_iters"], p["tvm_tune"],
                     references={Format.ONNX: choices[p["reference"]]}, tolerance=tolerance, batches=batches,
-                    engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume, ray_address),
-                    invocation={"command": "check", "params": p})
+                    engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume, ray_address,
+                                   dry_run),
+                    invocation={"command": "check", "params": p},
+                    reporting={"fail_on": fail_on, "lockin_weights": lockin_weights})
+
+
+def _load_document(run: str) -> tuple[dict, Optional[Path]]:
+    """A results document from a results.json file, a run folder, or the store (id, prefix, latest)."""
+    path = Path(run)
+    if path.is_dir():
+        path = path / "results.json"
+        if not path.is_file():
+            raise ConvcheckError(f"{run} has no results.json: name a run folder, a results.json, or a run id")
+    if path.is_file():
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            document["cells"], document["run"]["id"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConvcheckError(f"{path} is not a convcheck results.json ({type(exc).__name__}): give the "
+                                 "results.json a `convcheck matrix` run wrote") from None
+        return document, path.parent
+    from convcheck.store import Store
+
+    with Store() as store:
+        run_id = store.resolve(run)
+        out = (store.settings(run_id).get("invocation") or {}).get("params", {}).get("out")
+        document = store.document(run_id)
+    # The run folder's results.json lists cells in plan order; the store in the order they finished.
+    saved = Path(out) / "results.json" if out else None
+    if saved is not None and saved.is_file():
+        try:
+            found = json.loads(saved.read_text(encoding="utf-8"))
+            if found["run"]["id"] == run_id and len(found["cells"]) == len(document["cells"]):
+                document = found
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return document, Path(out) if out else Path("runs") / run_id
+
+
+@app.command()
+def report(
+    run: str = typer.Argument(..., help="A run id (or unique prefix, `latest`, `previous`) from the store, a run "
+                              "folder, or a results.json file."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the reports (default: the run's own folder)."),
+    fail_on: Optional[str] = FAIL_ON_OPT,
+    lockin_weights: Optional[Path] = LOCKIN_WEIGHTS_OPT,
+) -> None:
+    """Render a run's reports again (matrix.md, matrix.html, junit.xml, models/*), e.g. with other lock-in
+    weights or --fail-on. Exit status as `matrix`: 1 when a cell has a status in --fail-on."""
+    from convcheck.matrix import exit_code
+
+    fail_on_set = _fail_on_and_weights({"fail_on": fail_on, "lockin_weights": lockin_weights})
+    document, where = _load_document(run)
+    results = _finish(document, out or where, lockin_weights, fail_on_set)
+    raise typer.Exit(exit_code(results, fail_on_set))
+
+
+@app.command()
+def audit(
+    model: str = typer.Argument(..., help="A zoo model name (see `convcheck models`) or your own model file, as "
+                                "`convcheck check` takes it."),
+    deploy: str = typer.Option(..., "--deploy", metavar="TARGET", help="Deployment profile: cpu-server, nvidia-gpu, "
+                               "apple, mobile, edge-cpu (which routes, devices and precisions it means: "
+                               "convcheck/reports/data/deploy_profiles.json)."),
+    latency_budget_ms: Optional[float] = typer.Option(None, "--latency-budget-ms", min=0.0, help="Latency budget: a "
+                                                      "route's p99 per call, at the batch it was measured with, must "
+                                                      "be within it to be recommended."),
+    price_per_hour: Optional[float] = typer.Option(None, "--price-per-hour", min=0.0, metavar="USD", help="What one "
+                                                   "instance of the target costs per hour: turns throughput into "
+                                                   "a cost per million inferences per route."),
+    traffic: Optional[float] = typer.Option(None, "--traffic", min=0.0, metavar="PER_SECOND", help="Expected "
+                                            "inferences per second: instances needed and monthly cost per route."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: runs/<run id>/): audit.md, "
+                                       "audit.html, audit.json beside the matrix reports."),
+    size: str = typer.Option("full", help="Zoo model size: full (default) or tiny."),
+    input_: Optional[list[str]] = typer.Option(None, "--input", help="As for `check`: NAME:SHAPE:DTYPE[:LOW..HIGH]."),
+    inputs: Optional[Path] = typer.Option(None, "--inputs", help="As for `check`: a .npz of your own inputs."),
+    samples: int = SAMPLES_OPT,
+    threads: Optional[int] = THREADS_OPT,
+    bench_seconds: float = BENCH_SECONDS_OPT,
+    bench_iters: int = BENCH_ITERS_OPT,
+    jobs: Optional[int] = JOBS_OPT,
+    timeout: float = TIMEOUT_OPT,
+    memory_limit: Optional[float] = MEMORY_OPT,
+    no_cache: bool = NO_CACHE_OPT,
+    lockin_weights: Optional[Path] = LOCKIN_WEIGHTS_OPT,
+) -> None:
+    """Portability audit of one model for a deployment target: runs the routes that target means, then
+    recommends a primary route and a fallback from the evidence (parity, latency against the budget,
+    memory, lock-in), with the triggers that would change the choice. Exit status 0 when a route is
+    recommended, 1 when none can be."""
+    from fnmatch import fnmatch
+
+    from convcheck.registry import models as zoo
+    from convcheck.reports.audit import profile as deploy_profile
+    from convcheck.routes import enumerate_routes, given_routes
+
+    prof = deploy_profile(deploy)
+    if size not in ("full", "tiny"):
+        raise ConvcheckError(f"unknown size {size!r}: use full or tiny")
+    if model in zoo.names() and not Path(model).exists():
+        spec = zoo.get(model)
+        if input_ or inputs:
+            raise ConvcheckError("--input/--inputs are for your own model files; zoo models bring their inputs")
+    else:
+        from convcheck.zoo.user_files import spec_for_model
+
+        spec = spec_for_model(model, input_ or [], inputs)
+        size = "full"
+    candidates = [r for r in [*given_routes(spec), *enumerate_routes()]
+                  if r.source in spec.sources and any(fnmatch(r.id, pattern) for pattern in prof["routes"])]
+    if not candidates:
+        raise ConvcheckError(f"no route of the {deploy} profile starts from {spec.name}'s formats "
+                             f"({', '.join(f.value for f in spec.sources)})")
+
+    def write_audit(results: dict, out_dir: Path) -> None:
+        from convcheck.reports.audit import build_audit, render_audit_html, render_audit_md
+        from convcheck.reports.outputs import _write
+        from convcheck.results import write_json_atomic
+
+        found = build_audit(results, spec.name, prof, latency_budget_ms, price_per_hour, traffic)
+        write_json_atomic(out_dir / "audit.json", found)
+        _write(out_dir / "audit.md", render_audit_md(found))
+        _write(out_dir / "audit.html", render_audit_html(found))
+        rec = found["recommendation"]
+        primary, fallback = rec.get("primary"), rec.get("fallback")
+        console.print()
+        if primary:
+            console.print(Text(f"recommended for {deploy}: {primary['id']}", style="bold green"))
+            if fallback:
+                console.print(Text(f"fallback: {fallback['id']}"))
+        else:
+            console.print(Text(f"no route can be recommended for {deploy}: {rec.get('none_reason')}", style="bold red"))
+        console.print(f"audit: {out_dir / 'audit.html'}, {out_dir / 'audit.md'}, {out_dir / 'audit.json'}")
+        raise typer.Exit(0 if primary else 1)
+
+    _run_and_report([spec], ",".join(r.id for r in candidates), ",".join(prof["devices"]),
+                    ",".join(prof["precisions"]), out, size, samples, threads, bench_seconds, bench_iters, 0,
+                    engine=_engine("local", jobs, timeout, memory_limit, no_cache, False, None),
+                    invocation={"command": "audit", "params": {"model": _as_stored("model", model), "deploy": deploy}},
+                    reporting={"fail_on": "none", "lockin_weights": lockin_weights}, after=write_audit)
 
 
 @app.command()

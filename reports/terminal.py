@@ -48,7 +48,7 @@ def row_label(cell: dict[str, Any]) -> str:
     return f"{cell['route']} [{cell['device']} {cell['precision']}]"
 
 
-def render(results: dict[str, Any], console: Console) -> None:
+def render(results: dict[str, Any], console: Console, fail_on: set[str] | None = None) -> None:
     """Routes down, models across: a zoo has fewer models than routes x targets, so this stays readable."""
     cells = results["cells"]
     model_names = list(dict.fromkeys(c["model"] for c in cells))
@@ -63,13 +63,37 @@ def render(results: dict[str, Any], console: Console) -> None:
     console.print(table)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(results["summary"].items()))
     console.print(f"{len(cells)} cells: {summary}")
-    failed = [c for c in cells if Status(c["status"]).is_failure]
-    not_here = [c for c in cells if c["status"] in (Status.MISSING_DEP.value, Status.NO_DEVICE.value)]
-    for title, group in (("Failed", failed), ("Could not run on this machine", not_here)):
-        if group:
-            console.print(f"\n[bold]{title}[/bold]")
-            for c in group:
-                _print_reason(console, c)
+    failing = (lambda c: c["status"] in fail_on) if fail_on is not None else (lambda c: _is_failure(c["status"]))
+    failed = [c for c in cells if failing(c)]
+    if failed:
+        console.print(f"\n[bold]Failed ({len(failed)})[/bold]")
+        for c in failed[:MAX_LISTED]:
+            _print_reason(console, c)
+        if len(failed) > MAX_LISTED:
+            console.print(f"  ... {len(failed) - MAX_LISTED} more in matrix.md / results.json")
+    others = [c for c in cells if c not in failed and c["status"] != Status.PASS.value]
+    if others:
+        # One line per (route, status, reason): 60 TensorRT cells say the same thing.
+        console.print("\n[bold]Could not run on this machine[/bold] (or not counted as failures by --fail-on)")
+        groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for c in others:
+            reason = (c.get("error") or {}).get("message", "").split(". Static check")[0].split("; static")[0]
+            groups.setdefault((c["route"], c["status"], reason), []).append(c)
+        for (route, status, reason), group in groups.items():
+            mark, style = STYLE.get(status, ("?", "white"))
+            line = Text(f" {mark} {route} ({len(group)} cells) ", style=style)
+            line.append(f"{status}: {reason}", style="default")
+            console.print(line)
+
+
+MAX_LISTED = 40
+
+
+def _is_failure(status: str) -> bool:
+    try:
+        return Status(status).is_failure
+    except ValueError:  # a status from a newer convcheck: show it rather than hide it
+        return True
 
 
 def _print_reason(console: Console, cell: dict[str, Any]) -> None:

@@ -57,6 +57,10 @@ def test_ray_gives_the_local_results_and_isolates_a_crash(segv_route, tmp_path):
                         executor=RayExecutor(ray_settings, limits=Limits(timeout_s=300)))
     assert not ray.is_initialized()  # the instance started for the run is stopped after it
     for ours, theirs in zip(_comparable(on_ray), _comparable(local), strict=True):
+        # OpenVINO numbers IR node names with a process-wide counter: a warm worker that converted another
+        # model first writes longer names (37427 vs 37414 bytes seen). Same graph, so within 1%.
+        a_bytes, b_bytes = ours.pop("artifact_bytes", None), theirs.pop("artifact_bytes", None)
+        assert (a_bytes is None) == (b_bytes is None) and (a_bytes is None or abs(a_bytes - b_bytes) <= 0.01 * b_bytes)
         differ = {k: (ours.get(k), theirs.get(k)) for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)}
         if "parity" in differ:
             a, b = differ["parity"]

@@ -1,0 +1,118 @@
+"""The reports a run leaves (matrix.md, matrix.html, junit.xml, per-model pages), the lock-in score on
+every cell, `convcheck report`, `--fail-on`, `--lockin-weights`, `--dry-run` and `convcheck audit`:
+real CLI processes converting and running real (tiny) zoo models."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.conftest import run_cli
+
+ROUTES = "torch/onnx/ort,torch/openvino,torch/onnx/tensorrt"
+FAST = ("--size", "tiny", "--samples", "2", "--bench-seconds", "0.05", "--bench-iters", "3")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports") / "run"
+    done = run_cli("matrix", "--models", "mlp_tabular,cnn_small", "--routes", ROUTES, "--precision", "fp32",
+                   *FAST, "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def test_a_run_leaves_every_report_and_scores_every_cell(run_dir):
+    from convcheck.results import schema
+
+    jsonschema = pytest.importorskip("jsonschema")
+    document = json.loads((run_dir / "results.json").read_text())
+    jsonschema.validate(document, schema())
+    for name in ("matrix.md", "matrix.html", "junit.xml", "models/mlp_tabular.md", "models/mlp_tabular.html",
+                 "models/cnn_small.md", "models/cnn_small.html"):
+        assert (run_dir / name).stat().st_size > 200, name
+    for cell in document["cells"]:
+        lockin = cell["lockin"]
+        weights = {n: f["weight"] for n, f in lockin["factors"].items()}
+        recomputed = 100 * sum(f["weight"] * f["value"] for f in lockin["factors"].values()) / sum(weights.values())
+        assert lockin["score"] == pytest.approx(recomputed, abs=0.051)  # reproducible from the breakdown
+        assert all(f["evidence"] for f in lockin["factors"].values())
+    scores = {c["route"]: c["lockin"]["score"] for c in document["cells"]}
+    assert scores["torch/onnx/ort"] < scores["torch/openvino"] < scores["torch/onnx/tensorrt"]
+    suites = ET.fromstring((run_dir / "junit.xml").read_text())
+    cases = suites.findall(".//testcase")
+    assert len(cases) == len(document["cells"])
+    assert len(suites.findall(".//skipped")) == sum(c["status"] == "missing_dep" for c in document["cells"])
+    assert not suites.findall(".//failure")
+    table = (run_dir / "matrix.md").read_text()
+    assert "torch/onnx/ort" in table and "mlp_tabular" in table and "Environment" in table
+
+
+def test_report_re_renders_with_other_weights_and_fail_on(run_dir, tmp_path):
+    weights = tmp_path / "weights.json"
+    weights.write_text(json.dumps({"weights": {"fidelity": 0, "toolchain_health": 0, "format_openness": 0,
+                                               "runtime_diversity": 0, "reversibility": 0,
+                                               "hardware_diversity": 1}}))
+    again = tmp_path / "again"
+    done = run_cli("report", str(run_dir), "--out", str(again), "--lockin-weights", str(weights))
+    assert done.returncode == 0, done.stderr
+    cells = json.loads((again / "results.json").read_text())["cells"]
+    by_route = {c["route"]: c["lockin"] for c in cells}
+    # Only hardware diversity counts now: ONNX runs on every vendor's hardware, a TensorRT engine on NVIDIA's.
+    assert by_route["torch/onnx/ort"]["score"] == 0.0 and by_route["torch/onnx/tensorrt"]["score"] == 100.0
+    strict = run_cli("report", str(run_dir / "results.json"), "--out", str(tmp_path / "strict"),
+                     "--fail-on", "failures,missing_dep")
+    assert strict.returncode == 1
+    junit = ET.fromstring((tmp_path / "strict" / "junit.xml").read_text())
+    assert len(junit.findall(".//failure")) == 2  # the TensorRT cells now fail the build
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("--fail-on", "mismatchh"), "--fail-on 'mismatchh'"),
+    (("--lockin-weights", "/nonexistent/w.json"), "w.json"),
+])
+def test_bad_reporting_options_are_refused_before_any_work(args, needle, tmp_path):
+    done = run_cli("matrix", "--models", "mlp_tabular", "--routes", "torch/onnx/ort", *FAST, "--out",
+                   str(tmp_path / "o"), *args)
+    assert done.returncode == 2 and needle in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_dry_run_prints_the_plan_and_its_shared_tasks(tmp_path):
+    done = run_cli("matrix", "--models", "mlp_tabular", "--routes", "torch/onnx/ort,torch/onnx/openvino,torch/onnx/tvm",
+                   "--dry-run", "--out", str(tmp_path / "o"))
+    assert done.returncode == 0, done.stderr
+    assert "3 cells" in done.stdout and "1 reference runs" in done.stdout
+    assert "-> 3 cells" in done.stdout  # the one ONNX export feeds the three runtimes
+    assert not (tmp_path / "o").exists()
+
+
+def test_audit_recommends_what_its_own_evidence_supports(tmp_path):
+    out = tmp_path / "audit"
+    done = run_cli("audit", "mlp_tabular", "--deploy", "cpu-server", "--latency-budget-ms", "50", "--size", "tiny",
+                   "--price-per-hour", "0.10", "--samples", "2", "--bench-seconds", "0.05", "--bench-iters", "3",
+                   "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in ("audit.md", "audit.html", "audit.json", "matrix.html"):
+        assert (out / name).is_file()
+    audit = json.loads((out / "audit.json").read_text())
+    primary = audit["recommendation"]["primary"]
+    by_id = {c["id"]: c for c in audit["candidates"]}
+    chosen = by_id[primary["id"]]
+    eligible = [c for c in audit["candidates"] if c["eligible"]]
+    assert chosen["status"] == "pass" and chosen["eligible"]
+    # The rule it states: lowest lock-in first (ties within the stated margin), so nothing eligible is
+    # clearly less locked than the primary.
+    tie = audit["rule"]["lockin_tie_points"]
+    assert all(c["lockin"]["score"] >= chosen["lockin"]["score"] - tie for c in eligible)
+    fallback = audit["recommendation"]["fallback"]
+    assert fallback and by_id[fallback["id"]]["runtime"] != chosen["runtime"]
+    assert chosen["cost"] and chosen["cost"]["per_million_usd"] > 0
+    assert "Primary" in (out / "audit.md").read_text()
+
+
+def test_audit_refuses_an_unknown_target(tmp_path):
+    done = run_cli("audit", "mlp_tabular", "--deploy", "toaster", "--out", str(tmp_path / "a"))
+    assert done.returncode == 2 and "cpu-server" in done.stderr and "Traceback" not in done.stderr
