@@ -758,7 +758,9 @@ def main() -> None:
     except ConvcheckError as exc:
         from rich.markup import escape
 
-        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        # One line, whatever the message quotes from a model (a name with a newline could forge a second line).
+        text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(exc))
+        err_console.print(f"[red]error:[/red] {escape(text)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted")

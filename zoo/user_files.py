@@ -82,7 +82,9 @@ def load_exported_program(path: str) -> Any:
         def forward(self, *args: Any) -> Any:
             return self.program(*args)
 
-    return ProgramModule(torch.export.load(path))
+    from convcheck.zoo.safe_load import load_exported_program as load_safely
+
+    return ProgramModule(load_safely(path))
 
 
 def load_torchscript(path: str) -> Any:
@@ -153,7 +155,9 @@ def _from_exported_program(path: Path, overrides: list[str], npz: Path | None) -
 
     _zip_archive(path, "torch.export program (.pt2)")
 
-    program = _readable(path, "torch.export program (.pt2)", torch.export.load)
+    from convcheck.zoo.safe_load import load_exported_program as load_safely
+
+    program = _readable(path, "torch.export program (.pt2)", load_safely)
     given = {s.name: s for s in map(parse_input_option, overrides)}
     placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
     ranges = {str(k): v for k, v in program.range_constraints.items()}
@@ -172,7 +176,7 @@ def _from_exported_program(path: Path, overrides: list[str], npz: Path | None) -
             shape.append(max(1, int(lower)) if str(lower).lstrip("-").isdigit() else 1)
             dynamic[axis] = str(dim)
         dtype = str(val.dtype).replace("torch.", "")
-        inputs.append(_input(name, tuple(shape), dtype, dynamic))
+        inputs.append(_input(name, tuple(shape), dtype, dynamic, path))
     _no_leftovers(given, path, [i.name for i in inputs])
     outputs = [str(o) for o in program.graph_signature.user_outputs]
     return _spec(str(path), Format.TORCH, "load_exported_program", inputs, outputs, npz)
@@ -235,6 +239,12 @@ def _from_saved_model(path: Path, overrides: list[str], npz: Path | None, signat
         raise ConvcheckError(f"{path}: {'no signature ' + repr(signature) if signature else 'several signatures'}; "
                              f"choose one with --signature ({', '.join(keys)})")
     function = loaded.signatures[key]
+    from convcheck.zoo.safe_load import file_and_code_ops
+
+    risky = file_and_code_ops(function.graph.as_graph_def())
+    if risky:
+        raise ConvcheckError(f"{path}: signature {key!r} runs ops that touch files or run code ({', '.join(risky)}); "
+                             "a model's forward pass needs none of them, and convcheck does not run them")
     given = {s.name: s for s in map(parse_input_option, overrides)}
     inputs = []
     for name, tensor in function.structured_input_signature[1].items():
@@ -333,7 +343,7 @@ def _open_dims(path: Path, name: str, dims: list[int | None], dtype: str) -> Inp
                                  f"with --input ({INPUT_SYNTAX})")
         else:
             shape.append(int(dim))
-    return _input(name, tuple(shape), dtype, dynamic)
+    return _input(name, tuple(shape), dtype, dynamic, path)
 
 
 def _feeds_from_npz(npz: Path | None, inputs: list[InputSpec]) -> tuple[dict[str, np.ndarray], ...]:
@@ -397,9 +407,12 @@ def _fitted(spec: InputSpec, example: np.ndarray) -> InputSpec:
     return spec
 
 
-def _input(name: str, shape: tuple[int, ...], dtype: str, dynamic: dict[int, str]) -> InputSpec:
-    from convcheck.zoo.user_model import _default_range
+def _input(name: str, shape: tuple[int, ...], dtype: str, dynamic: dict[int, str],
+           path: Path | None = None) -> InputSpec:
+    from convcheck.zoo.user_model import _default_range, check_input_size
 
+    if path is not None:
+        check_input_size(path, name, tuple(int(d) for d in shape))
     low, high, dist = _default_range(dtype)
     return InputSpec(name, tuple(int(d) for d in shape), dtype, dist, low, high, dynamic)
 

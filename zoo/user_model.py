@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,10 +67,13 @@ def spec_from_onnx(path: Path, overrides: list[str] = (), npz: Path | None = Non
 
     if not path.is_file():
         raise ConvcheckError(f"{path}: no such file (give the path of a .onnx model)")
+    if path.stat().st_size == 0:
+        raise ConvcheckError(f"{path}: the file is empty (an interrupted download or copy?)")
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file, not our bug
         raise ConvcheckError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {str(exc)[:120]})") from None
+    _check_onnx(path, model)
     given = {spec.name: spec for spec in (parse_input_option(o) for o in overrides)}
     initializers = {i.name for i in model.graph.initializer}
     inputs: list[InputSpec] = []
@@ -99,6 +103,59 @@ def spec_from_onnx(path: Path, overrides: list[str] = (), npz: Path | None = Non
     return spec
 
 
+def _check_onnx(path: Path, model: Any) -> None:
+    """Refuse what would fail later with a worse message, or read outside the model's folder."""
+    import onnx
+
+    if not model.HasField("graph") or not (len(model.graph.node) or len(model.graph.output)):
+        raise ConvcheckError(f"{path}: the ONNX file holds no graph (not an ONNX model, or truncated)")
+    newest = onnx.defs.onnx_opset_version()
+    for imp in model.opset_import:
+        if imp.domain in ("", "ai.onnx") and imp.version > newest:
+            raise ConvcheckError(f"{path}: opset {imp.version} is newer than this onnx package knows ({newest}); "
+                                 "export with an older opset or upgrade onnx")
+    folder = path.parent.resolve()
+    for tensor in _external_tensors(model):
+        info = {e.key: e.value for e in tensor.external_data}
+        location = info.get("location", "")
+        target = (folder / location).resolve()  # follows symlinks: a link out of the folder is out
+        if (not location or Path(location).is_absolute() or ".." in Path(location).parts
+                or not target.is_relative_to(folder)):
+            raise ConvcheckError(f"{path}: external data {location!r} of tensor {tensor.name!r} lies outside the "
+                                 "model's folder; convcheck reads weights only from beside the model (move the "
+                                 "file next to it and give a plain file name)")
+        if not target.is_file():
+            raise ConvcheckError(f"{path}: external data file {location!r} of tensor {tensor.name!r} is missing "
+                                 "(copy it next to the model)")
+        end = int(info.get("offset") or 0) + int(info.get("length") or 0)
+        if end > target.stat().st_size:
+            raise ConvcheckError(f"{path}: tensor {tensor.name!r} reads bytes up to {end} of {location!r}, which has "
+                                 f"{target.stat().st_size} (truncated weights file?)")
+    try:  # structure only (cycles, dangling names, unsorted nodes); weights stay on disk
+        onnx.checker.check_model(model)
+    except Exception as exc:  # noqa: BLE001
+        first = " ".join(str(exc).split())[:200]
+        raise ConvcheckError(f"{path}: not a valid ONNX graph ({first})") from None
+
+
+#: The most input elements convcheck will generate for one input of a user's model (4 GiB of float32).
+MAX_INPUT_ELEMENTS = 2**30
+
+
+def check_input_size(path: Path, name: str, shape: tuple[int, ...]) -> None:
+    """A declared input of 0 elements compares nothing; one of 2^40 would exhaust memory before a cell."""
+    if any(d == 0 for d in shape):
+        raise ConvcheckError(f"{path.name}: input {name!r} declares a dimension of 0 ({'x'.join(map(str, shape))}): "
+                             f"there is nothing to compare; give a size with --input {name}:SHAPE:DTYPE")
+    count = 1
+    for d in shape:
+        count *= d
+    if count > MAX_INPUT_ELEMENTS:
+        raise ConvcheckError(f"{path.name}: input {name!r} declares {'x'.join(map(str, shape))} = {count:.3g} "
+                             f"elements, over convcheck's {MAX_INPUT_ELEMENTS:.3g}; give a smaller size with "
+                             f"--input {name}:SHAPE:DTYPE")
+
+
 def _external_tensors(model: object) -> list:
     from onnx.external_data_helper import _get_all_tensors, uses_external_data
 
@@ -114,7 +171,10 @@ def _input_from_onnx(path: Path, vi: object) -> InputSpec:
     shape: list[int] = []
     dynamic: dict[int, str] = {}
     for axis, dim in enumerate(ttype.shape.dim):
-        if dim.HasField("dim_value") and dim.dim_value > 0:
+        if dim.HasField("dim_value") and dim.dim_value <= 0:
+            raise ConvcheckError(f"{path.name}: input {vi.name!r} declares dimension {axis} as {dim.dim_value}: "  # type: ignore[attr-defined]
+                                 f"nothing to compare; give a size with --input {vi.name}:SHAPE:{dtype}")  # type: ignore[attr-defined]
+        if dim.HasField("dim_value"):
             shape.append(dim.dim_value)
         elif axis == 0:
             shape.append(1)  # a symbolic first axis is the batch almost always
@@ -124,6 +184,7 @@ def _input_from_onnx(path: Path, vi: object) -> InputSpec:
                 f"{path.name}: input {vi.name!r} has an open dimension {axis} ({dim.dim_param or '?'}); "  # type: ignore[attr-defined]
                 f"give its size with --input {vi.name}:{'x'.join(str(d) for d in shape)}x<N>...:{dtype}"  # type: ignore[attr-defined]
             )
+    check_input_size(path, vi.name, tuple(shape))  # type: ignore[attr-defined]
     low, high, dist = _default_range(dtype)
     return InputSpec(vi.name, tuple(shape), dtype, dist, low, high, dynamic)  # type: ignore[attr-defined]
 
