@@ -9,7 +9,7 @@ MATRIX_ARGS ?=
 # This machine's pip configuration names local indexes that do not all exist; drop that noise only.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup matrix test browser clean help
+.PHONY: setup matrix test browser fuzz clean help
 
 help:
 	@echo "make matrix   set up if needed, run the default matrix (whole zoo x every route available here)"
@@ -47,6 +47,11 @@ browser:
 
 test: setup browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# A longer fuzz run than CI's (random, not derandomised): FUZZ_EXAMPLES mutated files per format.
+FUZZ_EXAMPLES ?= 200
+fuzz: setup
+	CONVCHECK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/hardening/test_fuzz.py -q
 
 clean:
 	rm -rf $(VENV) runs build dist *.egg-info .pytest_cache
