@@ -195,6 +195,9 @@ FAIL_ON_OPT = typer.Option(None, "--fail-on", metavar="STATUS,...", help="Status
                            "missing_dep and no_device (could not run here) fail only when named.")
 LOCKIN_WEIGHTS_OPT = typer.Option(None, "--lockin-weights", metavar="FILE", help="A JSON file overriding the lock-in "
                                   "score's weights and facts (see convcheck/reports/data/lockin.json).")
+MAX_ARTIFACT_OPT = typer.Option(20480.0, "--max-artifact-mb", min=0.01, help="A conversion that writes more than "
+                                "this many MiB is refused (convert_error) and its output deleted: a model or "
+                                "converter must not fill the disk.")
 DRY_RUN_OPT = typer.Option(False, "--dry-run", help="Print the plan (cells and the stage tasks they share) and exit "
                            "without running anything.")
 
@@ -209,7 +212,7 @@ def _tolerance(atol: Optional[float], rtol: Optional[float]) -> Optional[dict]:
 
 def _engine(executor: str, jobs: Optional[int], timeout: float, memory_limit: Optional[float], no_cache: bool,
             retry_failed: bool, resume: Optional[str], ray_address: Optional[str] = None,
-            dry_run: bool = False) -> dict:
+            dry_run: bool = False, max_artifact_mb: float | None = None) -> dict:
     from convcheck.executor import EXECUTORS
 
     if executor not in EXECUTORS:
@@ -218,7 +221,7 @@ def _engine(executor: str, jobs: Optional[int], timeout: float, memory_limit: Op
         raise ConvcheckError("--ray-address goes with --executor ray")
     return {"executor": executor, "jobs": jobs, "timeout": timeout, "memory_limit": memory_limit,
             "no_cache": no_cache, "retry_failed": retry_failed, "resume": resume, "ray_address": ray_address,
-            "dry_run": dry_run}
+            "dry_run": dry_run, "max_artifact_mb": max_artifact_mb}
 
 
 def _batches(value: Optional[str]) -> tuple[int, ...]:
@@ -370,6 +373,7 @@ def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precisi
         workdir=out_dir, size=size, samples=samples, threads=threads or physical_cores(),
         tolerance_override=tolerance, batches=batches,
         artifact_cache_dir=None if (engine or {}).get("no_cache") else cache_dir(),
+        max_artifact_mb=engine.get("max_artifact_mb") or 20480.0,
         latency=LatencyConfig(min_iters=bench_iters, min_seconds=bench_seconds),
         references=references or {},
         hop_settings={"tvm_tune_trials": tvm_tune, "cache_dir": cache_dir()},
@@ -445,6 +449,7 @@ def matrix(
     fail_on: Optional[str] = FAIL_ON_OPT,
     lockin_weights: Optional[Path] = LOCKIN_WEIGHTS_OPT,
     dry_run: bool = DRY_RUN_OPT,
+    max_artifact_mb: float = MAX_ARTIFACT_OPT,
     model_file: Optional[list[str]] = typer.Option(None, "--model-file", help="Your own model (any format "
                                                    "`convcheck check` reads) added to the matrix; repeatable. With "
                                                    "--model-file and no --models, only your models run."),
@@ -469,7 +474,7 @@ def matrix(
     _run_and_report(specs, p["routes_"], p["device"], p["precision"], out_dir, p["size"], p["samples"], p["threads"],
                     p["bench_seconds"], p["bench_iters"], p["tvm_tune"], tolerance=tolerance, batches=batches,
                     engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume, ray_address,
-                                   dry_run),
+                                   dry_run, max_artifact_mb),
                     invocation={"command": "matrix", "params": p},
                     reporting={"fail_on": fail_on, "lockin_weights": lockin_weights})
 
@@ -520,6 +525,7 @@ def check(
     fail_on: Optional[str] = FAIL_ON_OPT,
     lockin_weights: Optional[Path] = LOCKIN_WEIGHTS_OPT,
     dry_run: bool = DRY_RUN_OPT,
+    max_artifact_mb: float = MAX_ARTIFACT_OPT,
 ) -> None:
     """Check your own model down every route that starts from its format. Writes results.json."""
     given = {name: value for name, value in locals().items() if name in CHECK_PLAN}
@@ -543,7 +549,7 @@ def check(
                     p["bench_seconds"], p["bench_iters"], p["tvm_tune"],
                     references={Format.ONNX: choices[p["reference"]]}, tolerance=tolerance, batches=batches,
                     engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume, ray_address,
-                                   dry_run),
+                                   dry_run, max_artifact_mb),
                     invocation={"command": "check", "params": p},
                     reporting={"fail_on": fail_on, "lockin_weights": lockin_weights})
 

@@ -7,6 +7,7 @@ and routes that share a prefix share its artifact (one ONNX export feeds every O
 
 from __future__ import annotations
 
+import shutil
 import time
 import traceback
 import warnings
@@ -46,6 +47,9 @@ class RunSettings:
     batches: tuple[int, ...] = ()
     #: Where converted artifacts are cached across runs (convcheck.artifact_cache); None: not cached.
     artifact_cache_dir: Path | None = None
+    #: `--max-artifact-mb`: a conversion writing more than this is refused (a model or converter that
+    #: would fill the disk); None: no bound.
+    max_artifact_mb: float | None = 20480.0
 
     def reference_runtime(self, source: Format) -> str:
         return self.references.get(source, SOURCES[source])
@@ -213,6 +217,16 @@ class CellRunner:
             failure = classify(exc, f"convert:{conv.hop}")
             rec = {"hop": conv.hop, "converter": type(conv).__name__, "ok": False,
                    "seconds": time.perf_counter() - started}
+            return _Converted(None, failure, upstream.record + [rec], upstream.log + ctx.log)
+        limit = self.settings.max_artifact_mb
+        if limit is not None and art.bytes is not None and art.bytes > limit * 2**20:
+            # Not kept, not cached: the disk bound is what keeps one model from filling the machine's disk.
+            shutil.rmtree(ctx.workdir, ignore_errors=True)
+            failure = CellFailure(Status.CONVERT_ERROR.value,
+                                  f"{conv.hop} wrote {art.bytes / 2**20:.0f} MiB, over the {limit:g} MiB bound "
+                                  "(--max-artifact-mb); the artifact was deleted", f"convert:{conv.hop}")
+            rec = {"hop": conv.hop, "converter": type(conv).__name__, "ok": False,
+                   "seconds": time.perf_counter() - started, "bytes": art.bytes}
             return _Converted(None, failure, upstream.record + [rec], upstream.log + ctx.log)
         rec = {
             "hop": conv.hop, "converter": type(conv).__name__, "ok": True, "format": art.format.value,

@@ -171,3 +171,43 @@ def test_resume_refuses_a_different_plan(tmp_path):
                             "cnn_small"], env=_env(home), capture_output=True, text=True, timeout=120)
     assert other.returncode == 2
     assert "--models" in other.stderr and "Traceback" not in other.stderr
+
+
+def test_a_check_beside_a_matrix_on_one_cache_and_store(tmp_path):
+    """Two different commands writing the same store and cache at once: both finish, nothing corrupt."""
+    import sqlite3
+
+    import torch
+
+    from convcheck.zoo.mlp_tabular import build_torch
+
+    home = tmp_path / "home"
+    onnx_file = tmp_path / "mine" / "model.onnx"
+    onnx_file.parent.mkdir()
+    torch.onnx.export(build_torch("tiny").eval(), (torch.randn(2, 30),), str(onnx_file), input_names=["features"],
+                      output_names=["logits"], dynamic_axes={"features": {0: "batch"}}, dynamo=False)
+    matrix = _matrix(home, tmp_path / "m", wait=False)
+    check = subprocess.Popen([sys.executable, "-m", "convcheck", "check", str(onnx_file), "--routes",
+                              "onnx/ort,onnx/openvino", "--samples", "2", "--bench-seconds", "0.3", "--out",
+                              str(tmp_path / "c")], env=_env(home), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    assert check.wait(timeout=600) == 0, check.stderr.read()[-2000:]
+    assert matrix.wait(timeout=600) == 0
+    assert [c["status"] for c in _cells(tmp_path / "c")] == ["pass", "pass"]
+    assert all(c["status"] == "pass" for c in _cells(tmp_path / "m")) and len(_cells(tmp_path / "m")) == 5
+    with sqlite3.connect(home / "store.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT COUNT(*) FROM runs WHERE finished IS NOT NULL").fetchone()[0] == 2
+    for entry in (home / "cache" / "cells").rglob("*.json"):
+        json.loads(entry.read_text())
+
+
+def test_an_artifact_over_the_disk_bound_is_refused_and_deleted(tmp_path):
+    home, out = tmp_path / "home", tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "convcheck", "matrix", "--models", "mlp_tabular", "--routes",
+                           "torch/onnx/ort", "--samples", "1", "--bench-seconds", "0.1", "--max-artifact-mb", "0.1",
+                           "--out", str(out)], env=_env(home), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stderr[-2000:]
+    cell, = _cells(out)
+    assert cell["status"] == "convert_error" and "--max-artifact-mb" in cell["error"]["message"]
+    assert not list((out / "artifacts").rglob("*.onnx"))  # deleted, and not cached either
