@@ -131,8 +131,8 @@ def _check_onnx(path: Path, model: Any) -> None:
         if end > target.stat().st_size:
             raise ConvcheckError(f"{path}: tensor {tensor.name!r} reads bytes up to {end} of {location!r}, which has "
                                  f"{target.stat().st_size} (truncated weights file?)")
-    try:  # structure only (cycles, dangling names, unsorted nodes); weights stay on disk
-        onnx.checker.check_model(model)
+    try:  # structure (cycles, dangling names, unsorted nodes); the path form resolves external data
+        onnx.checker.check_model(str(path))  # beside the model, not in the current folder
     except Exception as exc:  # noqa: BLE001
         first = " ".join(str(exc).split())[:200]
         raise ConvcheckError(f"{path}: not a valid ONNX graph ({first})") from None
