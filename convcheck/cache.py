@@ -34,12 +34,29 @@ if TYPE_CHECKING:
     from convcheck.pipeline import RunSettings
 
 #: Bump when the cell format or the key's meaning changes: old entries then miss.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 #: Statuses that say something about this run's machine or limits, not about the route: never cached.
 NOT_CACHED = (Status.CRASHED, Status.TIMEOUT, Status.OOM, Status.UPSTREAM_FAILED)
 
 
+#: RunSettings fields that cannot change a cell's figures or verdict (where files go). Every other
+#: field is in the key: a new setting is keyed by default, and tests/unit/test_cache_key.py fails
+#: when a field is neither keyed nor listed here.
+SETTINGS_NOT_KEYED = frozenset({"workdir", "artifact_cache_dir"})
+#: hop_settings entries that are locations, not options.
+HOP_SETTINGS_NOT_KEYED = frozenset({"cache_dir"})
+#: ModelSpec fields that do not change what a cell computes (text for people; the model's files are
+#: keyed by their digest, not their path).
+SPEC_NOT_KEYED = frozenset({"description", "files", "given_artifacts", "given_feeds", "builders"})
+
+
 def cell_key(planned: "PlannedCell", settings: "RunSettings") -> str:
+    """Everything a cell's result depends on, hashed. Built from the dataclasses' fields with an
+    explicit exclusion list (not a hand-picked inclusion list): a user file's cell once kept its
+    cached `pass` when --input changed its value range, because the input declaration was not in
+    the key."""
+    from dataclasses import fields
+
     from convcheck.environment import package_version
     from convcheck.registry import converters, runtimes
 
@@ -47,29 +64,54 @@ def cell_key(planned: "PlannedCell", settings: "RunSettings") -> str:
     convs = [converters.get(c) for c in route.converters]
     runtime = runtimes.get(route.runtime)
     distributions = sorted({r.distribution for r in route.requires} | {"numpy"})
+    run_settings = {f.name: _keyable(getattr(settings, f.name)) for f in fields(settings)
+                    if f.name not in SETTINGS_NOT_KEYED}
+    run_settings["hop_settings"] = {k: _keyable(v) for k, v in settings.hop_settings.items()
+                                    if k not in HOP_SETTINGS_NOT_KEYED}
+    declared = {f.name: _keyable(getattr(spec, f.name)) for f in fields(spec) if f.name not in SPEC_NOT_KEYED}
     material = {
         "format": CACHE_FORMAT,
         "convcheck": __version__,
-        "model": spec.name,
         "fingerprint": spec.fingerprint(route.source, settings.size) if route.source in spec.builders
         else spec.source_artifact(route.source, settings.size).sha256,
+        # What the cell actually feeds: the declared inputs of this source and size (shapes, dtypes,
+        # value ranges), the user's data, and the number of samples drawn.
+        "inputs": _keyable(spec.inputs_for(route.source, settings.size)),
+        "samples_drawn": spec.sample_count(settings.samples),
         "given": _digest_feeds(spec.given_feeds),
         "given_artifacts": {f.value: digest_paths([p])[0] for f, p in spec.given_artifacts.items()},
-        "tolerances": spec.tolerances,
-        "precision_of_model": spec.precision,
+        "builders": {f.value: b for f, b in spec.builders.items()},
+        "spec": declared,
         "route": route.id,
         "converters": [f"{c.__module__}:{c.__qualname__}:{c.options_class()!r}" for c in convs],  # type: ignore[attr-defined]
         "runtime": f"{runtime.__module__}:{runtime.__qualname__}",  # type: ignore[attr-defined]
+        "reference_runtime": settings.reference_runtime(route.source),
         "target": target.id,
-        "settings": {
-            "size": settings.size, "samples": settings.samples, "threads": settings.threads,
-            "latency": asdict(settings.latency), "tolerance_override": settings.tolerance_override,
-            "batches": list(settings.batches), "references": {k.value: v for k, v in settings.references.items()},
-            "tvm_tune_trials": settings.hop_settings.get("tvm_tune_trials"),
-        },
+        "settings": run_settings,
         "versions": {d: package_version(d) for d in distributions},
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _keyable(value: Any) -> Any:
+    """A JSON-able, order-stable rendering of a setting or declaration (dataclasses, enums, tuples,
+    dicts with enum keys, paths)."""
+    import dataclasses
+    import enum
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _keyable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(_keyable(k)): _keyable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_keyable(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
 
 
 def _digest_feeds(feeds: tuple[dict[str, Any], ...]) -> str | None:
