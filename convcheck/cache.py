@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 #: Bump when the cell format or the key's meaning changes: old entries then miss.
 CACHE_FORMAT = 2
 #: Statuses that say something about this run's machine or limits, not about the route: never cached.
-NOT_CACHED = (Status.CRASHED, Status.TIMEOUT, Status.OOM, Status.UPSTREAM_FAILED)
+NOT_CACHED = (Status.CRASHED, Status.TIMEOUT, Status.OOM, Status.UPSTREAM_FAILED, Status.INTERNAL_ERROR)
 
 
 #: RunSettings fields that cannot change a cell's figures or verdict (where files go). Every other

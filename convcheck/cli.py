@@ -191,7 +191,7 @@ TVM_TUNE_OPT = typer.Option(0, "--tvm-tune", min=0, metavar="TRIALS",
 OUT_OPT = typer.Option(None, "--out", help="Output folder (default: runs/<run id>/).")
 FAIL_ON_OPT = typer.Option(None, "--fail-on", metavar="STATUS,...", help="Statuses that make the exit code 1 and "
                            "a JUnit <failure>: status names, `failures` (default: mismatch, vacuous, convert_error, "
-                           "unsupported, runtime_error, crashed, timeout, oom, upstream_failed), `all`, or `none`. "
+                           "unsupported, runtime_error, crashed, timeout, oom, upstream_failed, internal_error), `all`, or `none`. "
                            "missing_dep and no_device (could not run here) fail only when named.")
 LOCKIN_WEIGHTS_OPT = typer.Option(None, "--lockin-weights", metavar="FILE", help="A JSON file overriding the lock-in "
                                   "score's weights and facts (see convcheck/reports/data/lockin.json).")

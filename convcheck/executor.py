@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from convcheck.errors import ConvcheckError
+from convcheck.errors import CellFailure, ConvcheckError
 from convcheck.failures import first_line
 from convcheck.types import Status
 
@@ -88,6 +88,8 @@ def run_planned(runner: "CellRunner", planned: "PlannedCell") -> dict[str, Any]:
                         avail.status, avail.reason, avail.hint)
     try:
         runner.precheck(planned.spec, planned.route, planned.target, cell)
+    except CellFailure as failure:  # the source model itself failed (reference): that blocks first
+        runner.blocked_by(cell, failure, planned.route.id)
     except Exception as exc:  # noqa: BLE001 - a static check must never take the cell down
         cell["precheck"] = {"error": first_line(exc)}
     return cell

@@ -7,6 +7,7 @@ and routes that share a prefix share its artifact (one ONNX export feeds every O
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 import traceback
@@ -64,6 +65,8 @@ class Reference:
     vacuous: dict[str, str]  # output name -> why it carries no signal
     #: How far the fp32 reference is from the source run in float64, per output (None: cannot run fp64).
     noise_floor: dict[str, Any] | None = None
+    #: Why the reference is not the default one (ONNX Runtime refused the model: the ONNX evaluator ran).
+    note: str | None = None
 
 
 @dataclass
@@ -106,52 +109,107 @@ class CellRunner:
     def _compute_reference(self, spec: ModelSpec, source: Format) -> Reference:
         started = time.perf_counter()
         name = self.settings.reference_runtime(source)
-        runtime = runtimes.get(name)(Target(name), self.settings.threads)
-        runtime.activate(self.source_artifact(spec, source))
         count = spec.sample_count(self.settings.samples)
         feeds = [spec.feeds(seed, fmt=source, size=self.settings.size) for seed in range(count)]
-        outputs = [runtime.infer(f) for f in feeds]
-        runtime.deactivate()
+        note = None
+        try:
+            outputs, probe = self._reference_outputs(name, spec, source, feeds)
+        except _ReferenceUnavailable as refused:  # only this reference runtime cannot load the model
+            fallback = REFERENCE_FALLBACKS.get(name)
+            if fallback is None:
+                raise refused.cause from None
+            note = (f"the reference is {fallback}, not {name}: {name} could not load the model "
+                    f"({first_line(refused.cause)})")
+            name = fallback
+            outputs, probe = self._reference_outputs(name, spec, source, feeds)
         vacuous: dict[str, str] = {}
         for out in spec.outputs:
             if any(out not in o for o in outputs):
                 raise CellFailure(Status.RUNTIME_ERROR.value,
                                   f"the reference ({name}) returned no output {out!r} (got {sorted(outputs[0])})",
                                   "reference")
-            # An output is vacuous if it is constant within a sample or identical across samples.
-            problems = [parity_mod.signal_problem(o[out]) for o in outputs]
-            if any(problems):
-                vacuous[out] = next(p for p in problems if p)
-            elif len(outputs) > 1 and all(np.array_equal(outputs[0][out], o[out]) for o in outputs[1:]):
-                vacuous[out] = "the reference output does not change with the input"
+            # Judged over every sample together: an output constant within one sample may still
+            # follow its input (Greater(x, 0) on three values), and one that ignores its input
+            # entirely is caught even with one sample (the perturbed probe).
+            values = [o[out] for o in outputs] + ([probe[out]] if probe is not None and out in probe else [])
+            problem = parity_mod.signal_problem(values)
+            if problem:
+                vacuous[out] = problem
+            elif len(values) > 1 and all(_same(values[0], v) for v in values[1:]):
+                vacuous[out] = ("the reference output does not change with the input" if len(outputs) > 1 else
+                                "the reference output does not change when the input is perturbed")
         noise_floor = self._noise_floor(spec, source, name, feeds, outputs)
-        return Reference(name, feeds, outputs, time.perf_counter() - started, vacuous, noise_floor)
+        return Reference(name, feeds, outputs, time.perf_counter() - started, vacuous, noise_floor, note)
+
+    def _reference_outputs(self, name: str, spec: ModelSpec, source: Format, feeds: list[dict[str, np.ndarray]]
+                           ) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray] | None]:
+        """The reference's outputs on every sample, and on a perturbed copy of the first when there is
+        one sample only (does the output depend on the input at all?)."""
+        runtime = runtimes.get(name)(Target(name), self.settings.threads)
+        try:
+            runtime.activate(self.source_artifact(spec, source))
+        except Exception as exc:  # noqa: BLE001 - a fallback reference may load it (REFERENCE_FALLBACKS)
+            raise _ReferenceUnavailable(exc) from exc
+        try:
+            outputs = [runtime.infer(f) for f in feeds]
+            probe = None
+            if len(feeds) == 1:
+                perturbed = perturb(feeds[0], spec, source, self.settings.size)
+                if perturbed is not None:
+                    try:
+                        probe = runtime.infer(perturbed)
+                    except Exception:  # noqa: BLE001 - the probe is evidence only where the model accepts it
+                        probe = None
+        finally:
+            runtime.deactivate()
+        return outputs, probe
 
     def _noise_floor(self, spec: ModelSpec, source: Format, name: str, feeds: list[dict[str, np.ndarray]],
                      outputs: list[dict[str, np.ndarray]]) -> dict[str, Any] | None:
-        """The fp32 reference against the same source run in float64, where the reference runtime can
-        (PyTorch): the error the source framework itself makes, which no route is blamed for."""
+        """The fp32 reference against the same source run in float64 (or, where the source has no
+        float64 mode, against another implementation of the same format): the error the source
+        framework itself makes, which no route is blamed for. None when the reference runtime has no
+        such mode; {"error": ...} when it has one that failed: a floor never measured is never shown."""
         runtime_cls = runtimes.get(name)
-        if "fp64" not in runtime_cls.precisions:  # type: ignore[attr-defined]
+        floor_precision = getattr(runtime_cls, "noise_floor_precision", "fp64")
+        if floor_precision not in runtime_cls.precisions:  # type: ignore[attr-defined]
             return None
+        label = getattr(runtime_cls, "noise_floor_label", f"{name} float64")
         started = time.perf_counter()
         try:
-            runtime = runtime_cls(Target(name, "cpu", "fp64"), self.settings.threads)
+            runtime = runtime_cls(Target(name, "cpu", floor_precision), self.settings.threads)
             runtime.activate(self.source_artifact(spec, source))
-            exact = [runtime.infer(f) for f in feeds]
-            runtime.deactivate()
+            try:
+                exact = [runtime.infer(f) for f in feeds]
+            finally:
+                runtime.deactivate()
         except Exception as exc:  # noqa: BLE001 - a model that will not run in float64 has no floor
-            return {"reference": f"{name} float64", "error": first_line(exc)}
+            return {"reference": label, "error": first_line(exc)}
         per_output = {}
         for out in spec.outputs:
-            diffs = [np.abs(o[out].astype(np.float64) - e[out].astype(np.float64)) for o, e in zip(outputs, exact)
-                     if o[out].dtype.kind == "f"]
-            if diffs:
-                per_output[out] = {"max_abs": max(float(d.max()) if d.size else 0.0 for d in diffs),
-                                   "max_rel": max(float((d / (np.abs(e[out]) + parity_mod.REL_EPS)).max())
-                                                  if d.size else 0.0 for d, e in zip(diffs, exact))}
+            pairs = [(o[out], e.get(out)) for o, e in zip(outputs, exact)]
+            if not pairs or any(e is None for _, e in pairs) or pairs[0][0].dtype.kind != "f":
+                continue
+            scale = parity_mod.output_scale([e for _, e in pairs])
+            worst_abs = worst_rel = 0.0
+            noise = signal = 0.0
+            for o, e in pairs:
+                o64, e64 = o.astype(np.float64), np.asarray(e).astype(np.float64)
+                if o64.shape != e64.shape:
+                    break
+                both = np.isfinite(o64) & np.isfinite(e64)
+                d = np.abs(o64[both] - e64[both])
+                if d.size:
+                    worst_abs = max(worst_abs, float(d.max()))
+                    worst_rel = max(worst_rel, float((d / (np.abs(e64[both]) + max(parity_mod.REL_EPS * scale,
+                                                                                     1e-300))).max()))
+                    noise += float((d ** 2).sum())
+                    signal += float((e64[both] ** 2).sum())
+            else:
+                per_output[out] = {"max_abs": worst_abs, "max_rel": worst_rel,
+                                   "snr_db": (10 * math.log10(signal / noise) if noise and signal else None)}
         worst = max((v["max_abs"] for v in per_output.values()), default=0.0)
-        return {"reference": f"{name} float64", "max_abs": worst, "per_output": per_output,
+        return {"reference": label, "max_abs": worst, "per_output": per_output,
                 "seconds": time.perf_counter() - started}
 
     def source_artifact(self, spec: ModelSpec, source: Format) -> Artifact:
@@ -259,31 +317,48 @@ class CellRunner:
         The findings go to `cell["precheck"]`; the status stays missing_dep / no_device otherwise.
         """
         ref = self.reference(spec, route.source)
+        runtime_cls = runtimes.get(route.runtime)
         for depth, conv_name in enumerate(route.converters):
             conv = converters.get(conv_name)
             if all(module_present(r.module) for r in conv.requires):  # type: ignore[attr-defined]
                 continue
+            # Convert as far as this machine can: a hop before the missing one that fails is what
+            # blocks the cell (Keras GELU -> tf2onnx's Erfc -> TensorRT is unsupported, not
+            # missing_dep: installing TensorRT would not help).
             check = getattr(conv, "precheck", None)
-            if check is None:
+            if depth == 0:
                 return
             upstream = self.convert(spec, route, target, hops=depth)
-            if upstream.failure is None and upstream.artifact is not None:
+            if upstream.failure is not None:
+                self._record_conversion(cell, upstream)
+                self.blocked_by(cell, upstream.failure, conv.__name__)
+            elif check is not None and upstream.artifact is not None:
                 self._record_precheck(cell, check(upstream.artifact))
             return
-        runtime_cls = runtimes.get(route.runtime)
-        if not route.converters or not all(module_present(r.module) for r in runtime_cls.requires):  # type: ignore[attr-defined]
+        if not route.converters:
             return
+        runtime_missing = not all(module_present(r.module) for r in runtime_cls.requires)  # type: ignore[attr-defined]
         converted = self.convert(spec, route, target)
         self._record_conversion(cell, converted)
         if converted.failure:
-            failure = converted.failure
-            cell["status"] = failure.status
-            cell["error"] = {"kind": failure.status, "message": failure.message, "stage": failure.stage,
-                             "op": failure.op}
+            self.blocked_by(cell, converted.failure, runtime_cls.__name__)
+            return
+        if runtime_missing:
             return
         check = getattr(runtime_cls, "static_check", None)
         if check is not None:
             self._record_precheck(cell, check(converted.artifact, spec, ref))
+
+    @staticmethod
+    def blocked_by(cell: dict[str, Any], failure: CellFailure, missing: str) -> None:
+        """A cell is judged by the first thing that blocks it: a conversion that fails before the
+        piece this machine lacks is reached is the cell's status; the missing piece is noted."""
+        was = cell["error"]["message"] if cell.get("error") else ""
+        cell["status"] = failure.status
+        cell["error"] = {"kind": failure.status, "message": failure.message, "stage": failure.stage,
+                         "op": failure.op}
+        if was:
+            cell["warnings"].append(f"also could not run here ({missing}): {was}")
 
     @staticmethod
     def _record_precheck(cell: dict[str, Any], found: dict[str, Any] | None) -> None:
@@ -313,9 +388,9 @@ class CellRunner:
             cell["error"] = {"kind": failure.status, "message": failure.message, "stage": failure.stage,
                              "op": failure.op}
         except Exception as exc:  # noqa: BLE001 - a bug in convcheck must not stop the other cells
-            cell["status"] = Status.RUNTIME_ERROR.value
-            cell["error"] = {"kind": Status.RUNTIME_ERROR.value, "stage": "internal", "op": None,
-                             "message": f"internal error in convcheck (please report): {first_line(exc)}"}
+            # Every framework call of a stage is classified where it is made (classify): what reaches
+            # here is convcheck's own bug, never a finding about the route (not cached, not scored).
+            cell.update(internal_error_fields(exc, cell["stages"]))
             cell["log"] = cell["log"] + traceback.format_exc().splitlines()
         return cell
 
@@ -323,6 +398,8 @@ class CellRunner:
         stages = cell["stages"]
         ref = self.reference(spec, route.source)
         cell["reference"] = ref.runtime
+        if ref.note:
+            cell["warnings"].append(ref.note)
         stages.append({"stage": "reference", "ok": True, "seconds": ref.seconds})
         cell["timings_s"]["reference"] = ref.seconds
 
@@ -385,7 +462,11 @@ class CellRunner:
 
         t0 = time.perf_counter()
         feeds = ref.feeds[0]
-        cell["latency_ms"] = measure(runtime.timed_call(feeds), self.settings.latency)
+        try:
+            cell["latency_ms"] = measure(runtime.timed_call(feeds), self.settings.latency)
+        except Exception as exc:  # noqa: BLE001 - the runtime failing under the timing loop is its status
+            stages.append({"stage": "benchmark", "ok": False, "seconds": time.perf_counter() - t0})
+            raise classify(exc, "benchmark") from exc
         cell["latency_ms"]["batch"] = _batch_of(feeds)
         cell["latency_ms"]["threads"] = cell["runtime_settings"].get("threads")
         if cell["latency_ms"]["noisy"]:
@@ -473,6 +554,52 @@ class CellRunner:
         cell["status"] = Status.PASS.value
 
 
+class _ReferenceUnavailable(Exception):
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+#: Where the default reference runtime cannot load a model, the one that computes it instead (and says so):
+#: ONNX Runtime runs opset 7 and later only; the ONNX spec's own evaluator runs every opset.
+REFERENCE_FALLBACKS: dict[str, str] = {"ort_reference": "onnx_reference"}
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal, NaNs included (an output that is NaN at the same places in both did not change)."""
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind in "fc" and b.dtype.kind in "fc":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return bool(np.array_equal(a, b))
+
+
+def perturb(feeds: dict[str, np.ndarray], spec: ModelSpec, source: Format, size: str) -> dict[str, np.ndarray] | None:
+    """A copy of one sample that differs from it, for the input-dependence probe: a fresh seeded draw
+    for generated inputs; for the user's own data, float inputs plus 5% of their spread in noise and
+    integer/boolean/string inputs shuffled (their values stay valid indices). None when no input can
+    be changed (every value the same)."""
+    rng = np.random.default_rng(12345)
+    if not spec.given_feeds:
+        return spec.feeds(10_007, fmt=source, size=size)
+    out: dict[str, np.ndarray] = {}
+    changed = False
+    for name, x in feeds.items():
+        x = np.asarray(x)
+        if x.dtype.kind == "f" and x.size:
+            finite = x[np.isfinite(x)].astype(np.float64)
+            spread = float(finite.std()) if finite.size > 1 else 0.0
+            step = 0.05 * (spread or float(np.abs(finite).mean() if finite.size else 0.0) or 1.0)
+            y = (x.astype(np.float64) + rng.normal(0.0, step, size=x.shape)).astype(x.dtype)
+        elif x.size > 1:
+            y = rng.permutation(x.ravel()).reshape(x.shape)
+        else:
+            y = x
+        changed = changed or not _same(x, y)
+        out[name] = y
+    return out if changed else None
+
+
 def compare_outputs(spec: ModelSpec, actual: list[dict[str, np.ndarray]], expected: list[dict[str, np.ndarray]],
                     precision: str, noise_floor: dict[str, Any] | None = None,
                     override: dict[str, float] | None = None) -> dict[str, Any]:
@@ -491,30 +618,47 @@ def compare_outputs(spec: ModelSpec, actual: list[dict[str, np.ndarray]], expect
     floors = (noise_floor or {}).get("per_output", {})
     per_output_tol: dict[str, parity_mod.Tolerance] = {}
     raised: dict[str, float] = {}
+    lowered: dict[str, float] = {}
     for name in spec.outputs:
         if override:
             per_output_tol[name] = parity_mod.Tolerance(override["atol"], override["rtol"], "elementwise")
             continue
         tol = parity_mod.Tolerance(**{**vars(base), **model_overrides.get(name, {})})
-        if factor and tol.check == "elementwise" and name in floors and factor * floors[name]["max_abs"] > tol.atol:
-            tol.atol = factor * floors[name]["max_abs"]
-            raised[name] = tol.atol
+        floor = floors.get(name) or {}
+        if factor and floor.get("max_abs") is not None:
+            # The route is not blamed for the error the source framework makes against float64.
+            if tol.check == "elementwise" and factor * floor["max_abs"] > tol.atol:
+                tol.atol = factor * floor["max_abs"]
+                raised[name] = tol.atol
+            if tol.check == "snr" and factor * floor["max_abs"] > (tol.negligible or 0.0):
+                tol.negligible = factor * floor["max_abs"]
+                raised[name] = tol.negligible
+            floor_snr = floor.get("snr_db")
+            if tol.check == "elementwise" and tol.min_snr_db is not None and floor_snr is not None:
+                allowed = floor_snr - 20 * math.log10(factor)
+                if allowed < tol.min_snr_db:
+                    tol.min_snr_db = allowed
+                    lowered[name] = allowed
         per_output_tol[name] = tol
+    scales = {n: parity_mod.output_scale([w[n] for w in expected if n in w]) for n in spec.outputs}
     per_sample = []
     for got, want in zip(actual, expected):
         missing = [n for n in spec.outputs if n not in got]
         if missing:
             raise CellFailure(Status.MISMATCH.value,
                               f"output(s) {missing} missing; the runtime returned {sorted(got)}", "compare")
-        per_sample.append({n: parity_mod.compare_arrays(got[n], want[n], per_output_tol[n], spec.task == "classifier")
-                           for n in spec.outputs})
+        per_sample.append({n: parity_mod.compare_arrays(got[n], want[n], per_output_tol[n], spec.task == "classifier",
+                                                        scales[n]) for n in spec.outputs})
     parity = parity_mod.summarize(per_sample, base if not override else next(iter(per_output_tol.values())))
     parity["tolerance"]["profile"] = "--atol/--rtol" if override else precision
-    if model_overrides or raised:
-        parity["tolerance"]["per_output"] = {n: vars(t) for n, t in per_output_tol.items()
-                                             if n in model_overrides or n in raised}
+    # The bound each output was actually held to (atol_eff follows its scale).
+    parity["tolerance"]["per_output"] = {n: {**vars(t), "scale": scales[n],
+                                             "atol_effective": t.effective_atol(scales[n])}
+                                         for n, t in per_output_tol.items()}
     if raised:
         parity["tolerance"]["raised_by_noise_floor"] = raised
+    if lowered:
+        parity["tolerance"]["snr_lowered_by_noise_floor"] = lowered
     parity["noise_floor"] = noise_floor
     return parity
 
@@ -562,6 +706,18 @@ def _looser(precision: str, model_precision: str) -> str:
     if model_precision in PRECISIONS and PRECISIONS.index(model_precision) > PRECISIONS.index(precision):
         return model_precision
     return precision
+
+
+#: Where a user reports convcheck's own bugs (shown with every internal_error).
+REPORT_BUGS = "this is a bug in convcheck, not a finding about the route: please report it with the cell's log"
+
+
+def internal_error_fields(exc: BaseException, stages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """status/error of a cell that convcheck's own code failed (the traceback goes in its log)."""
+    where = next((s["stage"] for s in reversed(stages or []) if s.get("stage")), "internal")
+    return {"status": Status.INTERNAL_ERROR.value,
+            "error": {"kind": Status.INTERNAL_ERROR.value, "stage": f"internal:{where}", "op": None,
+                      "message": f"internal error in convcheck ({first_line(exc)}); {REPORT_BUGS}"}}
 
 
 def new_cell(model: str, route: Route, target: Target, size: str) -> dict[str, Any]:

@@ -40,6 +40,8 @@ class Status(str, enum.Enum):
     MISSING_DEP = "missing_dep"
     NO_DEVICE = "no_device"
     UPSTREAM_FAILED = "upstream_failed"
+    #: A bug in convcheck itself, not a finding about the route: never cached, never scored.
+    INTERNAL_ERROR = "internal_error"
 
     @property
     def is_failure(self) -> bool:

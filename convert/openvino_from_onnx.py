@@ -46,6 +46,9 @@ def save_ir(model: Any, ctx: ConvertContext, metadata: dict[str, Any]) -> Artifa
         path=out_dir,
         metadata={
             "entry": "model.xml",
+            # In port order, each port's only name now: the runtime binds by these, because compiling
+            # folds no-op nodes behind an input and merges their tensor names into the input's.
+            "input_names": [p.get_any_name() for p in model.inputs],
             "output_names": list(ctx.output_names),
             "openvino": ov.get_version(),
             "inputs": {p.get_any_name(): str(p.get_partial_shape()) for p in model.inputs},

@@ -160,14 +160,15 @@ def _fidelity(cells: list[dict], steps: list[str]) -> dict:
     # value = 1 - conversion rate x parity pass rate. Cells that could not run here (missing_dep,
     # no_device) are left out, except that a conversion they completed still counts as one: leaving
     # them out entirely would keep only the failed conversions of a no_device route (selection bias).
-    # vacuous cells and failures of the source model itself (stage reference) say nothing about the route.
+    # vacuous cells, failures of the source model itself (stage reference) and convcheck's own bugs
+    # (internal_error) say nothing about the route.
     attempted = converted = ran = passed = 0
     ops: set[str] = set()
     static_ops: set[str] = set()
     not_run: Counter = Counter()
     for cell in cells:
         status, err = cell.get("status"), cell.get("error") if isinstance(cell.get("error"), dict) else {}
-        if status == "vacuous" or err.get("stage") == "reference":
+        if status in ("vacuous", "internal_error") or err.get("stage") == "reference":
             continue
         if status in NOT_RUN:
             not_run[status] += 1

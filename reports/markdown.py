@@ -32,6 +32,7 @@ MEANING = {
     "timeout": "the worker hung past its time limit",
     "oom": "the worker ran out of memory",
     "upstream_failed": "a stage this cell depends on failed elsewhere",
+    "internal_error": "a bug in convcheck itself, not a finding about the route (traceback in the cell log; please report it)",
     "missing_dep": "could not run here: a package is not installed (not a failure)",
     "no_device": "could not run here: the device is absent (not a failure)",
 }

@@ -23,6 +23,7 @@ STYLE = {
     "missing_dep": ("–", "dim"),
     "no_device": ("–", "dim"),
     "upstream_failed": ("↑", "red"),
+    "internal_error": ("!", "bold red"),
 }
 
 

@@ -25,66 +25,105 @@ PROFILES: dict[str, dict[str, Any]] = _load_profiles()
 #: Elementwise bounds per precision (reported as min_passing for every profile; decisive for fp32).
 TOLERANCES: dict[str, dict[str, float]] = {k: {"atol": v["atol"], "rtol": v["rtol"]}
                                            for k, v in PROFILES.items() if "atol" in v}
-#: max_rel divides by |r| + REL_EPS so that zeros in the reference do not make it infinite.
+#: max_rel divides by |r| + REL_EPS x the output's peak |r|, so that zeros in the reference do not make
+#: it infinite. Relative to the output's scale: an absolute epsilon (it was 1e-6) hid a 100% error on
+#: an output of magnitude 1e-7.
 REL_EPS = 1e-6
-#: A reference output whose values span less than this (relative to its magnitude) is constant.
+#: A reference output whose values span less than this fraction of their magnitude is constant.
 CONSTANT_SPREAD = 1e-7
 
 
 @dataclass
 class Tolerance:
-    """What a cell's outputs are held to. `check` says which bound decides: "elementwise"
-    (|a - r| <= atol + rtol*|r| everywhere) or "snr" (snr_db >= min_snr_db); integer outputs are
-    always compared exactly."""
+    """What one output is held to.
+
+    - "elementwise": |a - r| <= atol_eff + rtol*|r| everywhere, atol_eff = max(atol, atol_rel x the
+      output's peak |r|), and, where `min_snr_db` is set, SNR >= min_snr_db beside it;
+    - "snr": SNR >= min_snr_db, or the whole error is at most `negligible` (an output near zero);
+    - integer, boolean and string outputs are always compared exactly.
+    """
 
     atol: float
     rtol: float
     check: str = "elementwise"
     min_snr_db: float | None = None
+    atol_rel: float = 0.0
+    negligible: float | None = None
 
     @classmethod
     def for_precision(cls, precision: str) -> "Tolerance":
         profile = PROFILES[precision]
-        return cls(profile["atol"], profile["rtol"], profile["check"], profile.get("min_snr_db"))
+        return cls(profile["atol"], profile["rtol"], profile["check"], profile.get("min_snr_db"),
+                   profile.get("atol_rel", 0.0), profile.get("negligible_abs"))
+
+    def effective_atol(self, scale: float) -> float:
+        """The absolute bound for an output whose peak |reference| is `scale`."""
+        return max(self.atol, self.atol_rel * scale)
 
 
-def signal_problem(ref: np.ndarray) -> str | None:
-    """Why a reference output carries no signal, or None when it does."""
-    if ref.size == 0:
+def output_scale(refs: list[np.ndarray]) -> float:
+    """An output's scale: its peak finite |value| over every sample (0.0 for non-float outputs)."""
+    peak = 0.0
+    for r in refs:
+        if r.dtype.kind in "fc" and r.size:
+            finite = np.abs(r[np.isfinite(r)].astype(np.float64))
+            if finite.size:
+                peak = max(peak, float(finite.max()))
+    return peak
+
+
+def signal_problem(ref: np.ndarray | list[np.ndarray]) -> str | None:
+    """Why a reference output carries no signal, or None when it does.
+
+    Judged over every sample together (a list, or one array): an output constant within one sample
+    can change with the input (Greater(x, 0) on three values is all True for some x). NaN/Inf are not
+    a problem by themselves (a route must reproduce them); an output with no finite value is. Spread
+    is judged relative to the values' own magnitude: x*1e-9 is not constant."""
+    arrays = ref if isinstance(ref, list) else [ref]
+    if any(a.size == 0 for a in arrays):
         return "the reference output is empty"
-    if not np.issubdtype(ref.dtype, np.number) and ref.dtype != np.bool_:
-        return None
-    values = ref.astype(np.float64)
-    if not np.all(np.isfinite(values)):
-        return "the reference output contains NaN or Inf"
+    if not all(np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_ for a in arrays):
+        values = np.concatenate([np.asarray(a).ravel() for a in arrays])
+        return None if values.size <= 1 or len(set(values.tolist())) > 1 else \
+            f"the reference output is constant ({values[0]!r} everywhere)"
+    values = np.concatenate([a.astype(np.float64).ravel() for a in arrays])
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return "the reference output is NaN or Inf everywhere"
     if values.size == 1:
-        # One value per sample (a regression score at batch 1) is constant within the sample by nature:
-        # only the across-samples check (does it change with the input?) can judge it.
+        # One value in all (a score of one sample): only the input-dependence check can judge it.
         return None
     if not np.any(values):
         return "the reference output is all zeros"
-    spread = float(values.max() - values.min())
-    if spread <= CONSTANT_SPREAD * max(1.0, float(np.abs(values).max())):
-        return f"the reference output is constant ({float(values.flat[0]):.6g} everywhere)"
+    if finite.size < values.size:
+        return None  # finite values beside NaN/Inf: the pattern itself is signal a route must reproduce
+    spread = float(finite.max() - finite.min())
+    if spread <= CONSTANT_SPREAD * float(np.abs(finite).max()):
+        return f"the reference output is constant ({float(finite[0]):.6g} everywhere)"
     return None
 
 
-def compare_arrays(actual: np.ndarray, ref: np.ndarray, tol: Tolerance, classifier: bool = False) -> dict[str, Any]:
-    """Statistics of one output of one sample. `classifier`: the last axis holds class scores."""
+def compare_arrays(actual: np.ndarray, ref: np.ndarray, tol: Tolerance, classifier: bool = False,
+                   scale: float | None = None) -> dict[str, Any]:
+    """Statistics of one output of one sample. `classifier`: the last axis holds class scores.
+    `scale`: the output's peak |reference| over every sample (output_scale); this sample's if None."""
     stats: dict[str, Any] = {"shape": list(ref.shape), "dtype": str(ref.dtype)}
     if actual.shape != ref.shape:
         stats.update(ok=False, problem=f"shape {list(actual.shape)} != reference {list(ref.shape)}")
         return stats
-    if ref.dtype.kind in "iub":  # argmax, indices, masks: equal or not
-        equal = actual == ref
+    if ref.dtype.kind in "iubUSO":  # argmax, indices, masks, labels: equal or not
+        if ref.dtype.kind in "USO" or actual.dtype.kind in "USO":
+            equal = np.asarray(actual.astype(str) == ref.astype(str))
+        else:
+            equal = actual == ref
+            diff = np.abs(actual.astype(np.float64) - ref.astype(np.float64))
+            stats["max_abs"] = float(diff.max()) if diff.size else 0.0
+            stats["min_atol"] = stats["max_abs"]
         stats["exact_match"] = float(equal.mean()) if equal.size else 1.0
-        diff = np.abs(actual.astype(np.float64) - ref.astype(np.float64))
-        stats["max_abs"] = float(diff.max()) if diff.size else 0.0
-        stats["min_atol"] = stats["max_abs"]
         stats["ok"] = bool(equal.all())
         if not stats["ok"]:
-            stats["problem"] = (f"{int((~equal).sum())} of {equal.size} integer values differ "
-                                f"(exact_match {stats['exact_match']:.4g})")
+            stats["problem"] = (f"{int((~equal).sum())} of {equal.size} {ref.dtype.kind in 'USO' and 'string' or 'integer'} "
+                                f"values differ (exact_match {stats['exact_match']:.4g})")
         return stats
     a = actual.astype(np.float64)
     r = ref.astype(np.float64)
@@ -106,8 +145,12 @@ def compare_arrays(actual: np.ndarray, ref: np.ndarray, tol: Tolerance, classifi
     if not finite_ref.all():
         stats["reference_nonfinite"] = int((~finite_ref).sum())
     diff = np.abs(a - r)
+    peak = float(np.abs(r).max()) if r.size else 0.0
+    scale = peak if scale is None else scale
+    stats["scale"] = scale
     stats["max_abs"] = float(diff.max()) if diff.size else 0.0
-    stats["max_rel"] = float((diff / (np.abs(r) + REL_EPS)).max()) if diff.size else 0.0
+    rel_eps = max(REL_EPS * scale, np.finfo(np.float64).tiny)
+    stats["max_rel"] = float((diff / (np.abs(r) + rel_eps)).max()) if diff.size else 0.0
     stats["mean_abs"] = float(diff.mean()) if diff.size else 0.0
     stats["rms"] = float(np.sqrt((diff ** 2).mean())) if diff.size else 0.0
     na, nr = float(np.linalg.norm(a)), float(np.linalg.norm(r))
@@ -116,10 +159,11 @@ def compare_arrays(actual: np.ndarray, ref: np.ndarray, tol: Tolerance, classifi
     signal = float((r ** 2).sum())
     stats["snr_db"] = math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal else -math.inf)
     # PSNR against the reference's peak magnitude: 20*log10(max|r| / rms error).
-    peak = float(np.abs(r).max()) if r.size else 0.0
     stats["psnr_db"] = math.inf if stats["rms"] == 0 else (20 * math.log10(peak / stats["rms"]) if peak else -math.inf)
-    # The smallest atol that passes at the profile's rtol, i.e. max(|a - r| - rtol * |r|).
+    # The smallest atol that passes at the profile's rtol, i.e. max(|a - r| - rtol * |r|), and the same
+    # as a fraction of the output's scale.
     stats["min_atol"] = max(0.0, float((diff - tol.rtol * np.abs(r)).max())) if diff.size else 0.0
+    stats["min_atol_rel"] = stats["min_atol"] / scale if scale else (0.0 if stats["min_atol"] == 0 else math.inf)
     if classifier and finite_ref.all() and ref.ndim >= 1 and ref.shape[-1] > 1:
         scores, ref_scores = a.reshape(ref.shape), r.reshape(ref.shape)
         ref_top1 = ref_scores.argmax(axis=-1)
@@ -129,18 +173,29 @@ def compare_arrays(actual: np.ndarray, ref: np.ndarray, tol: Tolerance, classifi
             top5 = np.argsort(-scores, axis=-1)[..., :5]
             stats["top5_agreement"] = float((top5 == ref_top1[..., None]).any(axis=-1).mean())
     if tol.check == "snr" and tol.min_snr_db is not None:
-        stats["ok"] = bool(stats["snr_db"] >= tol.min_snr_db)
+        negligible = tol.negligible is not None and stats["max_abs"] <= tol.negligible
+        stats["ok"] = bool(stats["snr_db"] >= tol.min_snr_db or negligible)
+        if negligible and stats["snr_db"] < tol.min_snr_db:
+            stats["negligible"] = True  # passed on the near-zero rule, not on SNR
         if not stats["ok"]:
-            stats["problem"] = f"SNR {stats['snr_db']:.3g} dB below {tol.min_snr_db:g} dB (max_abs {stats['max_abs']:.3g})"
+            stats["problem"] = (f"SNR {stats['snr_db']:.3g} dB below {tol.min_snr_db:g} dB (max_abs "
+                                f"{stats['max_abs']:.3g}, above the negligible {tol.negligible or 0:.3g})")
         return stats
-    stats["ok"] = bool(np.all(diff <= tol.atol + tol.rtol * np.abs(r)))
-    if not stats["ok"]:
-        stats["problem"] = f"max_abs {stats['max_abs']:.3g} exceeds atol {tol.atol:g} + rtol {tol.rtol:g} x |ref|"
+    atol = tol.effective_atol(scale)
+    within = bool(np.all(diff <= atol + tol.rtol * np.abs(r)))
+    snr_ok = tol.min_snr_db is None or stats["snr_db"] >= tol.min_snr_db
+    stats["ok"] = within and snr_ok
+    if not within:
+        stats["problem"] = (f"max_abs {stats['max_abs']:.3g} exceeds atol {atol:.3g} + rtol {tol.rtol:g} x |ref| "
+                            f"(atol = max({tol.atol_rel:g} x scale {scale:.3g}, {tol.atol:.3g}))")
+    elif not snr_ok:
+        stats["problem"] = (f"SNR {stats['snr_db']:.3g} dB below {tol.min_snr_db:g} dB (cosine {stats['cosine']:.6g}) "
+                            f"though every value is within atol {atol:.3g}: a different function at a small scale")
     return stats
 
 
 #: Fields whose worst value across samples is the largest / the smallest.
-_WORST_IS_MAX = ("max_abs", "max_rel", "mean_abs", "rms", "min_atol")
+_WORST_IS_MAX = ("max_abs", "max_rel", "mean_abs", "rms", "min_atol", "min_atol_rel", "reference_nonfinite", "scale")
 _WORST_IS_MIN = ("cosine", "snr_db", "psnr_db", "exact_match")
 #: Shares of rows, averaged over samples: with batch 1 a sample agrees or not, and the worst of
 #: four samples would say 0% where three of four rows agree.
@@ -175,7 +230,8 @@ def summarize(samples: list[dict[str, dict[str, Any]]], tol: Tolerance) -> dict[
                 agg[key] = float(np.mean(agg.pop(f"_{key}")))
     parity: dict[str, Any] = {
         "ok": all(o["ok"] for o in per_output.values()),
-        "tolerance": {"atol": tol.atol, "rtol": tol.rtol, "check": tol.check, "min_snr_db": tol.min_snr_db},
+        "tolerance": {"atol": tol.atol, "rtol": tol.rtol, "check": tol.check, "min_snr_db": tol.min_snr_db,
+                      "atol_rel": tol.atol_rel, "negligible": tol.negligible},
         "samples": len(samples),
         "worst_sample": worst_sample,
     }
@@ -186,7 +242,8 @@ def summarize(samples: list[dict[str, dict[str, Any]]], tol: Tolerance) -> dict[
         vals = [o[key] for o in per_output.values() if key in o]
         parity[key] = min(vals) if vals else None
     # The smallest bounds that would have passed: atol at the profile's rtol, and the SNR floor.
-    parity["min_passing"] = {"atol": parity.pop("min_atol"), "rtol": tol.rtol, "snr_db": parity["snr_db"]}
+    parity["min_passing"] = {"atol": parity.pop("min_atol"), "atol_rel": parity.pop("min_atol_rel"),
+                             "rtol": tol.rtol, "snr_db": parity["snr_db"]}
     parity["per_output"] = per_output
     return _json_safe(parity)
 

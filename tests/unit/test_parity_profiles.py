@@ -53,12 +53,15 @@ def _spec() -> ModelSpec:
 def test_noise_floor_raises_fp32_atol_and_says_so():
     ref = [{"y": np.full((1, 100), 0.01, dtype=np.float32)}]
     off = [{"y": ref[0]["y"] + np.float32(5e-4)}]  # beyond 1e-4 + 1e-3 * 0.01
-    floor = {"reference": "torch float64", "max_abs": 1e-4, "per_output": {"y": {"max_abs": 1e-4, "max_rel": 1e-4}}}
+    # The source itself errs by 1e-4 on an output of 0.01 against float64 (SNR 40 dB).
+    floor = {"reference": "torch float64", "max_abs": 1e-4,
+             "per_output": {"y": {"max_abs": 1e-4, "max_rel": 1e-2, "snr_db": 40.0}}}
     without = compare_outputs(_spec(), off, ref, "fp32")
     assert not without["ok"] and without["noise_floor"] is None
     fair = compare_outputs(_spec(), off, ref, "fp32", floor)
     factor = PROFILES["fp32"]["noise_floor_factor"]
     assert fair["ok"] and fair["tolerance"]["raised_by_noise_floor"]["y"] == pytest.approx(factor * 1e-4)
+    assert fair["tolerance"]["snr_lowered_by_noise_floor"]["y"] == pytest.approx(40.0 - 20.0)
     assert fair["noise_floor"] == floor
 
 

@@ -34,8 +34,22 @@ class OpenvinoRuntime(Runtime):
         model = self.core.read_model(str(artifact.main_file))
         self.compiled = self.core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
-        self.input_names = [p.get_any_name() for p in self.compiled.inputs]
+        self.input_names = self._input_names(self.compiled.inputs, artifact)
         self.output_ports = [(self._output_name(p, artifact), p) for p in self.compiled.outputs]
+
+    @staticmethod
+    def _input_names(ports: list[Any], artifact: Artifact) -> list[str]:
+        """The declared name of each input port, in port order. Not `get_any_name()`: when OpenVINO
+        folds a no-op Reshape/Cast/Squeeze behind an input, the input tensor takes that node's output
+        names too (`/Cast_output_0`), and get_any_name answers with whichever sorts first. A port
+        that carries a declared name is that input; otherwise ports follow the declaration's order
+        (convert_model keeps the ONNX graph's input order)."""
+        declared = list(artifact.metadata.get("input_names") or [])
+        names: list[str | None] = [next((n for n in declared if n in p.get_names()), None) for p in ports]
+        if None in names and len(declared) == len(ports):
+            unclaimed = iter(n for n in declared if n not in names)
+            names = [n if n is not None else next(unclaimed) for n in names]
+        return [n if n is not None else p.get_any_name() for n, p in zip(names, ports)]
 
     @staticmethod
     def _output_name(port: Any, artifact: Artifact) -> str:
@@ -46,7 +60,8 @@ class OpenvinoRuntime(Runtime):
         return port.get_any_name()
 
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
-        results = self.request.infer({n: feeds[n] for n in self.input_names})
+        # Bound by port index: the names are ours (the declaration's), not necessarily OpenVINO's.
+        results = self.request.infer({i: feeds[n] for i, n in enumerate(self.input_names)})
         return {name: np.array(results[port]) for name, port in self.output_ports}
 
     def deactivate_impl(self) -> None:

@@ -43,7 +43,11 @@ class OrtRuntime(Runtime):
             opts.inter_op_num_threads = 1
         opts.log_severity_level = 3  # errors only: warnings would interleave with the progress output
         self.providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
-        self.session = ort.InferenceSession(str(artifact.main_file), sess_options=opts, providers=self.providers)
+        try:
+            self.session = ort.InferenceSession(str(artifact.main_file), sess_options=opts, providers=self.providers)
+        except Exception:
+            _refuse_old_opset(artifact)  # say what it is, not "no implementation for Add(1)"
+            raise
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
 
@@ -65,28 +69,68 @@ class OrtRuntime(Runtime):
                 "graph_optimization": self.optimization, "onnxruntime": ort.__version__}
 
 
-class OrtReferenceRuntime(OrtRuntime):
+#: The oldest default-domain opset ONNX Runtime implements.
+ORT_MIN_OPSET = 7
+
+
+def _refuse_old_opset(artifact: Artifact) -> None:
+    import onnx
+
+    model = onnx.load(str(artifact.main_file), load_external_data=False)
+    opset = next((i.version for i in model.opset_import if i.domain in ("", "ai.onnx")), None)
+    if opset is not None and opset < ORT_MIN_OPSET:
+        raise CellFailure(Status.UNSUPPORTED.value,
+                          f"the model uses ONNX opset {opset}; ONNX Runtime runs opset {ORT_MIN_OPSET} and later "
+                          "(upgrade the file with onnx.version_converter.convert_version)", "load", f"opset {opset}")
+
+
+class Float64Mixin:
+    """`fp64` precision for a reference runtime: the same graph recomputed in float64
+    (convcheck.validate.onnx_fp64), the ONNX file's noise floor."""
+
+    noise_floor_label = "the ONNX graph in float64"
+
+    def activate_impl(self, artifact: Artifact) -> None:
+        if self.target.precision != "fp64":  # type: ignore[attr-defined]
+            super().activate_impl(artifact)  # type: ignore[misc]
+            return
+        from convcheck.validate.onnx_fp64 import Float64Graph
+
+        self.fp64 = Float64Graph(artifact.main_file, self.threads)  # type: ignore[attr-defined]
+        self.input_names = list(self.fp64.input_names)
+        self.output_names = list(self.fp64.output_names)
+
+    def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+        if self.target.precision != "fp64":  # type: ignore[attr-defined]
+            return super().infer_impl(feeds)  # type: ignore[misc]
+        return self.fp64.run(feeds)
+
+    def deactivate_impl(self) -> None:
+        if self.target.precision == "fp64":  # type: ignore[attr-defined]
+            del self.fp64
+        else:
+            super().deactivate_impl()  # type: ignore[misc]
+
+    def describe(self) -> dict[str, Any]:
+        if self.target.precision == "fp64":  # type: ignore[attr-defined]
+            return {"threads": self.threads, "float64_engine": self.fp64.engine_name}  # type: ignore[attr-defined]
+        return super().describe()  # type: ignore[misc]
+
+
+class OrtReferenceRuntime(Float64Mixin, OrtRuntime):
     """The reference for a user's ONNX file: ORT on CPU with every graph optimisation off, so that
     `onnx/ort` (optimisations on, as deployed) is a real comparison."""
 
     name = "ort_reference"
     devices = ("cpu",)
+    precisions = ("fp32", "fp64")
     summary = "ONNX Runtime CPU, graph optimisations off (reference)"
     optimization = "none"
     reference_only = True
 
 
-class OnnxReferenceEvaluatorRuntime(Runtime):
-    """`onnx.reference.ReferenceEvaluator`: the ONNX spec's own Python implementation (slow, exact to
-    the spec), chosen with `--reference onnx-reference`."""
-
-    name = "onnx_reference"
-    format = Format.ONNX
-    devices = ("cpu",)
-    precisions = ("fp32", "fp64")
-    requires = (ONNX,)
-    summary = "onnx.reference evaluator (reference)"
-    reference_only = True
+class _OnnxEvaluator(Runtime):
+    """The evaluator in float32 (the file as it is)."""
 
     def activate_impl(self, artifact: Artifact) -> None:
         import onnx
@@ -101,3 +145,20 @@ class OnnxReferenceEvaluatorRuntime(Runtime):
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
         values = self.evaluator.run(None, {n: feeds[n] for n in self.input_names})
         return dict(zip(self.output_names, values))
+
+
+class OnnxReferenceEvaluatorRuntime(Float64Mixin, _OnnxEvaluator):
+    """`onnx.reference.ReferenceEvaluator`: the ONNX spec's own Python implementation (slow, exact to
+    the spec), chosen with `--reference onnx-reference`, and the fallback reference for files ONNX Runtime
+    cannot load (opsets before 7). Its `fp64` runs the graph cast to float64 (it used to run the fp32
+    graph again and record a floor of 0.0 that was never measured)."""
+
+    name = "onnx_reference"
+    format = Format.ONNX
+    devices = ("cpu",)
+    precisions = ("fp32", "fp64")
+    requires = (ONNX,)
+    summary = "onnx.reference evaluator (reference)"
+    reference_only = True
+
+
