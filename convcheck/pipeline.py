@@ -171,13 +171,16 @@ class CellRunner:
         framework itself makes, which no route is blamed for. None when the reference runtime has no
         such mode; {"error": ...} when it has one that failed: a floor never measured is never shown."""
         runtime_cls = runtimes.get(name)
-        floor_precision = getattr(runtime_cls, "noise_floor_precision", "fp64")
-        if floor_precision not in runtime_cls.precisions:  # type: ignore[attr-defined]
+        # A runtime offers either a float64 mode, or another implementation of its format to measure
+        # against (`noise_floor_runtime`: LiteRT's optimised kernels beside its reference kernels).
+        alternative = getattr(runtime_cls, "noise_floor_runtime", None)
+        if alternative is None and "fp64" not in runtime_cls.precisions:  # type: ignore[attr-defined]
             return None
         label = getattr(runtime_cls, "noise_floor_label", f"{name} float64")
         started = time.perf_counter()
         try:
-            runtime = runtime_cls(Target(name, "cpu", floor_precision), self.settings.threads)
+            runtime = (alternative(self.settings.threads) if alternative is not None
+                       else runtime_cls(Target(name, "cpu", "fp64"), self.settings.threads))
             runtime.activate(self.source_artifact(spec, source))
             try:
                 exact = [runtime.infer(f) for f in feeds]
@@ -505,13 +508,17 @@ class CellRunner:
 
         applied = cell["parity"]["tolerance"]
         tol = parity_mod.Tolerance(applied["atol"], applied["rtol"], applied.get("check", "elementwise"),
-                                   applied.get("min_snr_db"))
+                                   applied.get("min_snr_db"), applied.get("atol_rel") or 0.0,
+                                   applied.get("negligible"))
         feeds = ref.feeds[cell["parity"].get("worst_sample") or 0]
         found = localize_cell(route.formats, route.runtime, cell["artifacts"],
-                              lambda: materialize(self.source_artifact(spec, route.source)), feeds, tol)
+                              lambda: materialize(self.source_artifact(spec, route.source)), feeds, tol,
+                              source_file=spec.files.get(route.source))
         cell["localization"] = found
         if found.get("found"):
-            where = found.get("node") or found.get("layer")
+            # Exporters and hand-built graphs leave nodes unnamed: then the tensor it writes names it.
+            where = found.get("node") or found.get("layer") or (f"writing {found['output']}" if found.get("output")
+                                                                 else "")
             module = found.get("torch_module")
             cell["localization"]["summary"] = (f"error starts at {found.get('op_type') or found.get('keras_class')} "
                                                f"{where}" + (f" (torch module {module})" if module else ""))

@@ -31,11 +31,17 @@ _ONNX_CANDIDATES: dict[str, str] = {
 
 
 def localize_cell(route_formats: tuple[Format, ...], runtime: str, record: list[dict[str, Any]],
-                  load_source: Callable[[], Any], feeds: dict[str, np.ndarray], tol: Tolerance) -> dict[str, Any]:
+                  load_source: Callable[[], Any], feeds: dict[str, np.ndarray], tol: Tolerance,
+                  source_file: Path | None = None) -> dict[str, Any]:
     """`record` is the cell's per-hop artifact list (`cell["artifacts"]`); `load_source` builds the
-    source model (torch module / Keras model) only if a localiser needs it."""
+    source model (torch module / Keras model) only if a localiser needs it. `source_file`: the user's
+    own model file, when the route starts from one (an ONNX file is then the graph the runtime's
+    intermediates are compared on, though no hop produced it)."""
     from convcheck.failures import first_line
 
+    if source_file is not None and route_formats and route_formats[0] is Format.ONNX:
+        record = [{"format": Format.ONNX.value, "ok": True, "path": str(source_file.parent),
+                   "metadata": {"entry": source_file.name}, "converter": "user file"}] + list(record)
     started = time.perf_counter()
     try:
         found = _dispatch(route_formats, runtime, record, load_source, feeds, tol)

@@ -48,6 +48,9 @@ def test_dropped_casts_around_tiny_values_are_a_mismatch(tmp_path):
     else:
         assert ov["status"] == "mismatch", _status(ov)
         assert ov["parity"]["snr_db"] < 60
+        # Localised on the user's own file (it said "no localiser" for onnx/openvino before).
+        assert ov["localization"]["found"], ov["localization"]
+        assert ov["localization"]["op_type"] == "Cast" and "writing y" in ov["error"]["message"]
 
 
 def test_correct_results_at_large_magnitude_pass(tmp_path):

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from convcheck.requirements import LITERT
-from convcheck.types import Artifact, Format
+from convcheck.types import Artifact, Format, Target
 from convcheck.validate.runtimes.base import Runtime
 
 
@@ -125,3 +125,24 @@ class LitertReferenceRuntime(LitertRuntime):
         from ai_edge_litert.interpreter import OpResolverType
 
         return {"experimental_op_resolver_type": OpResolverType.BUILTIN_REF}
+
+    #: The noise floor of a .tflite file: LiteRT's optimised builtin kernels (no delegate) against these
+    #: reference kernels, two implementations of the same flatbuffer that are both right. Not XNNPACK:
+    #: that is what `tflite/tflite` judges, and a floor taken from it would excuse it.
+    noise_floor_label = "LiteRT optimised builtin kernels (no XNNPACK) vs reference kernels"
+
+    @classmethod
+    def noise_floor_runtime(cls, threads: int | None) -> "LitertRuntime":
+        return LitertBuiltinRuntime(Target(cls.name, "cpu", "fp32"), threads)
+
+
+class LitertBuiltinRuntime(LitertReferenceRuntime):
+    """LiteRT's optimised builtin kernels without the default delegate (BUILTIN_WITHOUT_DEFAULT_DELEGATES):
+    the second implementation a .tflite file's noise floor is measured with."""
+
+    delegate = "none (optimised builtin kernels)"
+
+    def _interpreter_options(self) -> dict[str, Any]:
+        from ai_edge_litert.interpreter import OpResolverType
+
+        return {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
