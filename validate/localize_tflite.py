@@ -136,7 +136,7 @@ def localize_tflite(keras_model: Any, tflite_path: Path, feeds: dict[str, np.nda
         return {"found": False, "reason": f"{len(plan)} tensor(s) matched Keras layers by name but none had the "
                 "size of the layer's output at run time", **base}
     return _finite({"found": False, **base, "compared": compared,
-                    "reason": f"all {compared} compared layer outputs are within tolerance (atol {tol.atol:g}, "
+                    "reason": f"all {compared} compared layer outputs are within tolerance (atol max({tol.atol:g}, {tol.atol_rel:g} x scale), "
                               f"rtol {tol.rtol:g}); the last compared is {last!r}",
                     "worst_layer": worst[0], "max_abs": worst[1]})
 

@@ -21,6 +21,9 @@ from convcheck.validate.localize_tflite import localize_tflite  # noqa: E402
 from convcheck.validate.parity import Tolerance  # noqa: E402
 
 TOL = Tolerance.for_precision("fp32")
+#: What "within fp32 rounding" means for these unit-scale layers (the profile's bound is relative to
+#: each tensor's scale: atol_rel x peak |ref|).
+FP32_NOISE = 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +76,7 @@ def test_planted_fault_in_fused_conv_is_named(cnn):
     assert result["span"] == [conv[1], norm[1], relu[1]]
     assert result["inputs_from"] == [relu[0]] and result["compared"] == 2
     # What enters the group agrees within tolerance; what leaves it is off by the order of the activations.
-    assert result["max_abs_in"] <= TOL.atol
+    assert result["max_abs_in"] <= FP32_NOISE
     assert result["max_abs_out"] > 0.1
     assert result["propagates"] is True and result["downstream_layer"] == relu[2]
     assert result["tolerance"]["atol"] == TOL.atol and result["tolerance"]["rtol"] == TOL.rtol
@@ -87,7 +90,7 @@ def test_planted_fault_in_output_layer_is_matched_through_the_signature(cnn):
     assert result["found"] is True, result
     assert result["layer"] == result["tensor_layer"] == "logits" and result["keras_class"] == "Dense"
     assert result["inputs_from"] == _names(model, "GlobalAveragePooling2D")
-    assert result["max_abs_in"] <= TOL.atol < result["max_abs_out"]
+    assert result["max_abs_in"] <= FP32_NOISE < result["max_abs_out"]
     assert result["propagates"] is None  # nothing downstream of the output
 
 
@@ -98,7 +101,7 @@ def test_faithful_conversion_is_not_blamed(cnn):
     assert "within tolerance" in result["reason"]
     # Conv+BN+ReLU groups have one tensor each: fewer compared layers than layers, all of them agreeing.
     assert 3 <= result["compared"] == result["matched"] < len(model.layers) - 1
-    assert result["max_abs"] <= TOL.atol
+    assert result["max_abs"] <= FP32_NOISE
     json.dumps(result, allow_nan=False)
 
 
