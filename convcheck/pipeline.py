@@ -357,6 +357,7 @@ class CellRunner:
         """A cell is judged by the first thing that blocks it: a conversion that fails before the
         piece this machine lacks is reached is the cell's status; the missing piece is noted."""
         was = cell["error"]["message"] if cell.get("error") else ""
+        cell["log"] = cell["log"] + detail_lines(failure)
         cell["status"] = failure.status
         cell["error"] = {"kind": failure.status, "message": failure.message, "stage": failure.stage,
                          "op": failure.op}
@@ -390,6 +391,7 @@ class CellRunner:
             cell["status"] = failure.status
             cell["error"] = {"kind": failure.status, "message": failure.message, "stage": failure.stage,
                              "op": failure.op}
+            cell["log"] = cell["log"] + detail_lines(failure)
         except Exception as exc:  # noqa: BLE001 - a bug in convcheck must not stop the other cells
             # Every framework call of a stage is classified where it is made (classify): what reaches
             # here is convcheck's own bug, never a finding about the route (not cached, not scored).
@@ -713,6 +715,15 @@ def _looser(precision: str, model_precision: str) -> str:
     if model_precision in PRECISIONS and PRECISIONS.index(model_precision) > PRECISIONS.index(precision):
         return model_precision
     return precision
+
+
+def detail_lines(failure: CellFailure) -> list[str]:
+    """The tool's whole message behind a failure's one line (an OpenVINO unconverted-ops report, a TVM
+    backtrace), for the cell's log: the one line names the op, the log keeps the rest."""
+    detail = getattr(failure, "detail", "") or ""
+    if not detail.strip() or detail.strip() == failure.message.strip():
+        return []
+    return [f"{failure.stage} failed; the tool said:"] + [f"  {ln}" for ln in detail.splitlines() if ln.strip()][:200]
 
 
 #: Where a user reports convcheck's own bugs (shown with every internal_error).
