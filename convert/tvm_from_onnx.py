@@ -3,7 +3,8 @@
 The graph is imported with the static shapes of the benchmark batch (`ctx.example_feeds`), so the
 compiled code is specialised to it; compiling and exporting are shared with the ExportedProgram
 hop in `tvm_build`. Ops the frontend lacks (LSTM, ...) raise `tvm.error.OpNotImplemented`,
-which `convcheck.failures` classifies as `unsupported` with the op name.
+which `convcheck.failures` classifies as `unsupported` with the op name; so is a string input
+(Relax has no string tensors). Rank-0 (scalar) inputs import with the shape `[]`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import warnings
 
 from convcheck.convert.base import ConvertContext, Converter
+from convcheck.errors import CellFailure
 from convcheck.requirements import ONNX, TVM
-from convcheck.types import Artifact, Format
+from convcheck.types import Artifact, Format, Status
 
 
 class TvmFromOnnx(Converter):
@@ -38,6 +40,11 @@ class TvmFromOnnx(Converter):
         if missing:
             raise ValueError(f"ONNX inputs {missing} have no example feed (feeds: {sorted(ctx.example_feeds)})")
         feeds = {n: ctx.example_feeds[n] for n in names}
+        text = [n for n, a in feeds.items() if a.dtype.kind in "USO"]
+        if text:
+            # Relax has no string tensors; its frontend would fail with "unknown dtype `object`".
+            raise CellFailure(Status.UNSUPPORTED.value, f"TVM has no string tensors: input(s) {', '.join(text)} "
+                              "hold text", "convert")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             mod = from_onnx(

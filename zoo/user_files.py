@@ -27,7 +27,8 @@ import numpy as np
 from convcheck.errors import ConvcheckError
 from convcheck.types import Format
 from convcheck.zoo.base import InputSpec, ModelSpec
-from convcheck.zoo.user_model import INPUT_SYNTAX, parse_input_option, spec_from_onnx
+from convcheck.zoo.user_model import (INPUT_SYNTAX, OPEN, batch_of, dtype_name, fit_to_model,
+                                      parse_input_options, spec_from_onnx)
 
 ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 SUPPORTED = (".onnx, .pt2, TorchScript (.pt/.ts), .keras, a SavedModel folder, .tflite, "
@@ -109,8 +110,9 @@ def load_factory(entry: str) -> Any:
 # -- specs ---------------------------------------------------------------------------------------------
 def _spec(path_or_entry: str, fmt: Format, builder: str, inputs: list[InputSpec], outputs: list[str],
           npz: Path | None) -> ModelSpec:
-    from convcheck.zoo.user_model import _load_npz
-
+    if fmt is Format.TORCH:
+        _torch_feedable(path_or_entry, inputs)
+    inputs, feeds = _settled(path_or_entry, inputs, npz)
     return ModelSpec(
         name=Path(path_or_entry).stem if ":" not in path_or_entry else path_or_entry.rsplit(":", 1)[1],
         description=f"user model {path_or_entry}",
@@ -119,9 +121,9 @@ def _spec(path_or_entry: str, fmt: Format, builder: str, inputs: list[InputSpec]
         outputs=tuple(outputs),
         builders={fmt: f"convcheck.zoo.user_files:{builder}"},
         sizes=("full",),
-        batch=max((i.shape[0] for i in inputs if i.shape), default=1),
+        batch=batch_of(inputs),
         builder_arg=str(Path(path_or_entry).resolve()) if ":" not in path_or_entry else path_or_entry,
-        given_feeds=_load_npz(npz, inputs) if npz else (),
+        given_feeds=feeds,
     )
 
 
@@ -158,14 +160,11 @@ def _from_exported_program(path: Path, overrides: list[str], npz: Path | None) -
     from convcheck.zoo.safe_load import load_exported_program as load_safely
 
     program = _readable(path, "torch.export program (.pt2)", load_safely)
-    given = {s.name: s for s in map(parse_input_option, overrides)}
+    given = {name: spec for name, (spec, _) in parse_input_options(overrides).items()}
     placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
     ranges = {str(k): v for k, v in program.range_constraints.items()}
     inputs = []
     for name in program.graph_signature.user_inputs:
-        if name in given:
-            inputs.append(given.pop(name))
-            continue
         val = placeholders[name].meta.get("val")
         shape, dynamic = [], {}
         for axis, dim in enumerate(val.shape):
@@ -176,6 +175,10 @@ def _from_exported_program(path: Path, overrides: list[str], npz: Path | None) -
             shape.append(max(1, int(lower)) if str(lower).lstrip("-").isdigit() else 1)
             dynamic[axis] = str(dim)
         dtype = str(val.dtype).replace("torch.", "")
+        if name in given:
+            dims = [None if axis in dynamic else d for axis, d in enumerate(shape)]
+            inputs.append(_fitted_override(path, name, dims, dtype, dynamic, given.pop(name)))
+            continue
         inputs.append(_input(name, tuple(shape), dtype, dynamic, path))
     _no_leftovers(given, path, [i.name for i in inputs])
     outputs = [str(o) for o in program.graph_signature.user_outputs]
@@ -189,7 +192,7 @@ def _from_torchscript(path: Path, overrides: list[str], npz: Path | None) -> Mod
     module = _readable(path, "TorchScript archive (save it with torch.jit.save; convcheck never unpickles "
                        "arbitrary .pt files)", load_torchscript)
     names = [a.name for a in module.forward.schema.arguments[1:]]
-    given = {s.name: s for s in map(parse_input_option, overrides)}
+    given = {name: spec for name, (spec, _) in parse_input_options(overrides).items()}
     missing = [n for n in names if n not in given]
     if missing:
         raise ConvcheckError(f"{path.name}: TorchScript does not record input shapes; give --input for "
@@ -207,14 +210,14 @@ def _from_keras(path: Path, overrides: list[str], npz: Path | None) -> ModelSpec
         raise ConvcheckError(f"{path}: not a .keras archive (a .keras file is a zip); is it truncated, or saved "
                              "in the legacy HDF5 format (.h5)? Re-save it with model.save('model.keras')")
     model = _readable(path, "Keras model (.keras)", load_keras)
-    given = {s.name: s for s in map(parse_input_option, overrides)}
+    given = {name: spec for name, (spec, _) in parse_input_options(overrides).items()}
     inputs = []
     for tensor in model.inputs:
         name = tensor.name
         if name in given:
-            inputs.append(given.pop(name))
+            inputs.append(_fitted_override(path, name, list(tensor.shape), str(tensor.dtype), {}, given.pop(name)))
             continue
-        inputs.append(_open_dims(path, name, list(tensor.shape), str(tensor.dtype)))
+        inputs.append(_open_dims(path, name, list(tensor.shape), str(tensor.dtype), npz is not None))
     _no_leftovers(given, path, [i.name for i in inputs])
     outputs = list(getattr(model, "output_names", None) or [f"output_{i}" for i in range(len(model.outputs))])
     return _spec(str(path), Format.KERAS, "load_keras", inputs, outputs, npz)
@@ -245,20 +248,24 @@ def _from_saved_model(path: Path, overrides: list[str], npz: Path | None, signat
     if risky:
         raise ConvcheckError(f"{path}: signature {key!r} runs ops that touch files or run code ({', '.join(risky)}); "
                              "a model's forward pass needs none of them, and convcheck does not run them")
-    given = {s.name: s for s in map(parse_input_option, overrides)}
+    given = {name: spec for name, (spec, _) in parse_input_options(overrides).items()}
     inputs = []
     for name, tensor in function.structured_input_signature[1].items():
+        dims = list(tensor.shape) if tensor.shape.rank is not None else None
         if name in given:
-            inputs.append(given.pop(name))
+            inputs.append(_fitted_override(path, name, dims, tensor.dtype.name, {}, given.pop(name)))
             continue
-        inputs.append(_open_dims(path, name, list(tensor.shape), tensor.dtype.name))
+        if dims is None:
+            raise ConvcheckError(f"{path.name}: input {name!r} has no known rank; give its shape with --input "
+                                 f"({INPUT_SYNTAX})")
+        inputs.append(_open_dims(path, name, dims, tensor.dtype.name, npz is not None))
     _no_leftovers(given, path, [i.name for i in inputs])
     outputs = list(function.structured_outputs)
+    inputs, feeds = _settled(path, inputs, npz)
     spec = ModelSpec(name=path.name, description=f"user model {path} (SavedModel, signature {key})",
                      task="unknown", inputs=tuple(inputs), outputs=tuple(outputs),
                      files={Format.SAVEDMODEL: path.resolve()}, sizes=("full",), signature=key,
-                     batch=max((i.shape[0] for i in inputs if i.shape), default=1),
-                     given_feeds=_feeds_from_npz(npz, inputs))
+                     batch=batch_of(inputs), given_feeds=feeds)
     return spec
 
 
@@ -266,22 +273,24 @@ def _from_tflite(path: Path, overrides: list[str], npz: Path | None) -> ModelSpe
     from convcheck.convert.given_artifact import tflite_precision
 
     info = _tflite_info(path)
-    given = {s.name: s for s in map(parse_input_option, overrides)}
+    given = {name: spec for name, (spec, _) in parse_input_options(overrides).items()}
     inputs = []
     for name, tensor in info["signature"]["inputs"].items():
+        dims = [None if d < 0 else d for d in tensor["shape"]]
         if name in given:
-            inputs.append(given.pop(name))
+            declared = "" if tensor["dtype"] == "?" else tensor["dtype"]
+            inputs.append(_fitted_override(path, name, dims, declared, {}, given.pop(name)))
             continue
         if tensor["dtype"] == "?":
-            raise ConvcheckError(f"{path.name}: input {name!r} has a type convcheck cannot generate data for; "
-                                 "pass --inputs data.npz")
-        inputs.append(_open_dims(path, name, [None if d < 0 else d for d in tensor["shape"]], tensor["dtype"]))
+            raise ConvcheckError(f"{path.name}: input {name!r} has a type convcheck cannot feed (it takes float, "
+                                 "integer and bool inputs of a .tflite file)")
+        inputs.append(_open_dims(path, name, dims, tensor["dtype"], npz is not None))
     _no_leftovers(given, path, [i.name for i in inputs])
+    inputs, feeds = _settled(path, inputs, npz)
     return ModelSpec(name=path.stem, description=f"user model {path.name} (TFLite)", task="unknown",
                      inputs=tuple(inputs), outputs=tuple(info["signature"]["outputs"]),
                      files={Format.TFLITE: path.resolve()}, sizes=("full",), precision=tflite_precision(info),
-                     batch=max((i.shape[0] for i in inputs if i.shape), default=1),
-                     given_feeds=_feeds_from_npz(npz, inputs))
+                     batch=batch_of(inputs), given_feeds=feeds)
 
 
 def _given_with_source(given: str, source: str, overrides: list[str], npz: Path | None,
@@ -331,25 +340,53 @@ def _tflite_info(path: Path) -> dict[str, Any]:
     return info
 
 
-def _open_dims(path: Path, name: str, dims: list[int | None], dtype: str) -> InputSpec:
-    """An input whose first open dimension is the batch (1, dynamic); any other open one needs --input."""
+def _open_dims(path: Path, name: str, dims: list[int | None], dtype: str, open_ok: bool = False) -> InputSpec:
+    """An input whose first open dimension is the batch (1, dynamic); any other open one needs --input,
+    or (`open_ok`: data from --inputs follows) is left OPEN for the data to settle."""
     shape, dynamic = [], {}
     for axis, dim in enumerate(dims):
-        if dim is None and axis == 0:
-            shape.append(1)
-            dynamic[axis] = "batch"
+        if dim is None and (axis == 0 or open_ok):
+            shape.append(OPEN if open_ok else 1)
+            dynamic[axis] = "batch" if axis == 0 else f"dim{axis}"
         elif dim is None:
             raise ConvcheckError(f"{path.name}: input {name!r} has an open dimension {axis}; give its size "
-                                 f"with --input ({INPUT_SYNTAX})")
+                                 f"with --input ({INPUT_SYNTAX}), or data with --inputs data.npz")
         else:
             shape.append(int(dim))
     return _input(name, tuple(shape), dtype, dynamic, path)
 
 
-def _feeds_from_npz(npz: Path | None, inputs: list[InputSpec]) -> tuple[dict[str, np.ndarray], ...]:
+def _fitted_override(path: Path, name: str, dims: list[int | None] | None, declared_dtype: str,
+                     dynamic: dict[int, str], given: InputSpec) -> InputSpec:
+    """An --input checked against what the file declares (rank, static dims, dtype)."""
+    declared = InputSpec(name, (), dtype_name(declared_dtype) or "", dynamic_axes=dynamic)
+    dims = None if dims is None else [None if d is None else int(d) for d in dims]
+    return fit_to_model(path.name, declared, dims, given)
+
+
+def _settled(where: str | Path, inputs: list[InputSpec], npz: Path | None
+             ) -> tuple[list[InputSpec], tuple[dict[str, np.ndarray], ...]]:
+    """The inputs with open dimensions sized from --inputs, and its samples; without --inputs, inputs
+    convcheck cannot generate data for are refused here."""
     from convcheck.zoo.user_model import _load_npz
 
-    return _load_npz(npz, inputs) if npz else ()
+    if npz:
+        settled, feeds = _load_npz(npz, inputs)
+        return list(settled), feeds
+    for spec in inputs:
+        if spec.dtype in ("str", "bfloat16"):
+            raise ConvcheckError(f"{Path(str(where)).name}: input {spec.name!r} is {spec.dtype}, which convcheck does "
+                                 "not generate; pass --inputs data.npz")
+    return list(inputs), ()
+
+
+def _torch_feedable(where: str | Path, inputs: list[InputSpec]) -> None:
+    """Feeds reach a torch model through torch.from_numpy, which takes neither text nor ml_dtypes'
+    bfloat16."""
+    for spec in inputs:
+        if spec.dtype in ("str", "bfloat16"):
+            raise ConvcheckError(f"{Path(str(where)).name}: input {spec.name!r} is {spec.dtype}; convcheck feeds torch "
+                                 "models float, integer and bool inputs only (export to ONNX and check the .onnx)")
 
 
 def _from_factory(entry: str, overrides: list[str], npz: Path | None) -> ModelSpec:
@@ -358,7 +395,7 @@ def _from_factory(entry: str, overrides: list[str], npz: Path | None) -> ModelSp
     if not isinstance(examples, dict):
         examples = {f"input_{i}": e for i, e in enumerate(examples if isinstance(examples, (tuple, list)) else [examples])}
     arrays = {k: np.asarray(v.detach().numpy() if hasattr(v, "detach") else v) for k, v in examples.items()}
-    given = {s.name: s for s in map(parse_input_option, overrides)}
+    given = {name: spec for name, (spec, _) in parse_input_options(overrides).items()}
     inputs = [given.pop(k, None) or _input(k, a.shape, str(a.dtype), {}) for k, a in arrays.items()]
     _no_leftovers(given, Path(entry), list(arrays))
     if framework == "torch":
@@ -412,9 +449,13 @@ def _input(name: str, shape: tuple[int, ...], dtype: str, dynamic: dict[int, str
     from convcheck.zoo.user_model import _default_range, check_input_size
 
     if path is not None:
-        check_input_size(path, name, tuple(int(d) for d in shape))
-    low, high, dist = _default_range(dtype)
-    return InputSpec(name, tuple(int(d) for d in shape), dtype, dist, low, high, dynamic)
+        check_input_size(path, name, tuple(int(d) for d in shape if d != OPEN))
+    known = dtype_name(dtype)
+    if known is None:
+        raise ConvcheckError(f"{path.name if path is not None else name}: input {name!r} has type {dtype}, which "
+                             "convcheck cannot feed (it takes float, integer, bool, bfloat16 and string inputs)")
+    low, high, dist = _default_range(known)
+    return InputSpec(name, tuple(int(d) for d in shape), known, dist, low, high, dynamic)
 
 
 def _no_leftovers(given: dict[str, InputSpec], path: Path, names: list[str]) -> None:
@@ -426,6 +467,7 @@ def _count_torch_outputs(module: Any, inputs: list[InputSpec]) -> list[str]:
     """torch formats do not name outputs: run once and call them output_0.. (or `output`)."""
     import torch
 
+    _torch_feedable("the torch model", inputs)
     rng = np.random.default_rng(0)
     args = [torch.from_numpy(i.sample(rng)) for i in inputs]
     with torch.no_grad():

@@ -58,7 +58,11 @@ class TvmRuntime(Runtime):
 
         args = []
         for name in self.input_names:
-            value = np.ascontiguousarray(feeds[name])
+            # np.asarray, not np.ascontiguousarray: that returns at least one dimension, so a
+            # rank-0 (scalar) input became shape (1,) and missed the library's static shape ().
+            value = np.asarray(feeds[name])
+            if not value.flags.c_contiguous:
+                value = np.ascontiguousarray(value).reshape(value.shape)
             expected = self.static_shapes.get(name)
             if expected is not None and value.shape != expected:
                 raise ValueError(f"input {name!r} has shape {value.shape}; this TVM library was compiled "
