@@ -61,10 +61,15 @@ class Tolerance:
         return max(self.atol, self.atol_rel * scale)
 
 
+def as_numeric(a: np.ndarray) -> np.ndarray:
+    """bfloat16 (ml_dtypes, dtype kind 'V') as float32, so numpy's float paths see a float."""
+    return a.astype(np.float32) if a.dtype.name == "bfloat16" else a
+
+
 def output_scale(refs: list[np.ndarray]) -> float:
     """An output's scale: its peak finite |value| over every sample (0.0 for non-float outputs)."""
     peak = 0.0
-    for r in refs:
+    for r in map(as_numeric, refs):
         if r.dtype.kind in "fc" and r.size:
             finite = np.abs(r[np.isfinite(r)].astype(np.float64))
             if finite.size:
@@ -79,7 +84,7 @@ def signal_problem(ref: np.ndarray | list[np.ndarray]) -> str | None:
     can change with the input (Greater(x, 0) on three values is all True for some x). NaN/Inf are not
     a problem by themselves (a route must reproduce them); an output with no finite value is. Spread
     is judged relative to the values' own magnitude: x*1e-9 is not constant."""
-    arrays = ref if isinstance(ref, list) else [ref]
+    arrays = [as_numeric(a) for a in (ref if isinstance(ref, list) else [ref])]
     if any(a.size == 0 for a in arrays):
         return "the reference output is empty"
     if not all(np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_ for a in arrays):
@@ -108,6 +113,10 @@ def compare_arrays(actual: np.ndarray, ref: np.ndarray, tol: Tolerance, classifi
     """Statistics of one output of one sample. `classifier`: the last axis holds class scores.
     `scale`: the output's peak |reference| over every sample (output_scale); this sample's if None."""
     stats: dict[str, Any] = {"shape": list(ref.shape), "dtype": str(ref.dtype)}
+    if ref.dtype.name == "bfloat16":
+        # One bfloat16 ulp is 2^-8 of the value: no bound tighter than that can be met by any route.
+        tol = Tolerance(**{**vars(tol), "rtol": max(tol.rtol, 2.0 ** -8)})
+    actual, ref = as_numeric(actual), as_numeric(ref)
     if actual.shape != ref.shape:
         stats.update(ok=False, problem=f"shape {list(actual.shape)} != reference {list(ref.shape)}")
         return stats

@@ -117,3 +117,15 @@ def test_bfloat16_input_from_npz_runs_on_tvm(models: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     cell = _cells(out)["onnx/tvm"]
     assert cell["status"] == "pass", cell["error"]
+
+
+@pytest.mark.slow
+def test_bfloat16_runs_on_ort_and_openvino_with_the_default_reference(models: Path) -> None:
+    """ORT takes and returns bfloat16 through OrtValues; OpenVINO through a bf16 Tensor (its numpy path
+    misread ml_dtypes arrays: values of 1e-12 for x^2, a false mismatch)."""
+    pytest.importorskip("ml_dtypes")
+    proc, out = _check(models, "bf16.onnx", "--inputs", "bf16.npz", "--routes", "onnx/ort,onnx/openvino", *FAST)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for route, cell in _cells(out).items():
+        assert cell["status"] == "pass", (route, cell["error"])
+        assert cell["reference"] == "ort_reference"

@@ -52,12 +52,22 @@ class OrtRuntime(Runtime):
         self.output_names = [o.name for o in self.session.get_outputs()]
 
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
-        values = self.session.run(self.output_names, {n: feeds[n] for n in self.input_names})
-        return dict(zip(self.output_names, values))
+        bound = {n: _ort_feed(feeds[n]) for n in self.input_names}
+        if not self._bfloat16_outputs:
+            return dict(zip(self.output_names, self.session.run(self.output_names, bound)))
+        # session.run cannot hand bfloat16 back as numpy ("No corresponding Numpy type"): OrtValues.
+        values = self.session.run_with_ort_values(self.output_names, bound)
+        return {n: _from_ort_value(v) for n, v in zip(self.output_names, values)}
 
     def fast_call(self, feeds: dict[str, np.ndarray]) -> Any:
-        run, names, bound = self.session.run, self.output_names, {n: feeds[n] for n in self.input_names}
+        bound = {n: _ort_feed(feeds[n]) for n in self.input_names}
+        run = self.session.run_with_ort_values if self._bfloat16_outputs else self.session.run
+        names = self.output_names
         return lambda: run(names, bound)
+
+    @property
+    def _bfloat16_outputs(self) -> bool:
+        return any(o.type == "tensor(bfloat16)" for o in self.session.get_outputs())
 
     def deactivate_impl(self) -> None:
         del self.session
@@ -67,6 +77,29 @@ class OrtRuntime(Runtime):
 
         return {"threads": self.threads, "providers": self.session.get_providers(),
                 "graph_optimization": self.optimization, "onnxruntime": ort.__version__}
+
+
+def _ort_feed(value: np.ndarray) -> Any:
+    """numpy has no bfloat16: an ml_dtypes array goes in as an OrtValue typed BFLOAT16 (ORT's numpy
+    path refuses it: "Numpy_type 256 can't be converted to MLDataType")."""
+    if value.dtype.name != "bfloat16":
+        return value
+    import onnxruntime as ort
+
+    value = value if value.flags.c_contiguous else value.copy(order="C")  # keeps rank 0, unlike ascontiguousarray
+    return ort.OrtValue.ortvalue_from_numpy_with_onnx_type(value, 16)  # TensorProto.BFLOAT16
+
+
+def _from_ort_value(value: Any) -> np.ndarray:
+    if value.data_type() != "tensor(bfloat16)":
+        return value.numpy()
+    import ctypes
+
+    import ml_dtypes
+
+    count = int(np.prod(value.shape())) if value.shape() else 1
+    raw = np.frombuffer((ctypes.c_uint16 * count).from_address(value.data_ptr()), np.uint16).copy()
+    return raw.view(ml_dtypes.bfloat16).reshape(value.shape())
 
 
 #: The oldest default-domain opset ONNX Runtime implements.
