@@ -17,11 +17,15 @@ class CellFailure(Exception):
 
     `status` is one of `Status`; `stage` names where it happened (export, convert, load, run, compare,
     benchmark); `op` is the operator a converter or runtime choked on, where its message names one.
+    `message` is one line (at most 400 characters) naming the op and the reason; `detail` is the
+    framework's whole text behind it (ANSI stripped, at most 200 lines; `convcheck.failures.classify`
+    fills it), for the cell's log: "" where there is none beyond the message.
     """
 
-    def __init__(self, status: str, message: str, stage: str, op: str | None = None) -> None:
+    def __init__(self, status: str, message: str, stage: str, op: str | None = None, detail: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.stage = stage
         self.op = op
+        self.detail = detail

@@ -37,9 +37,13 @@ class OnnxFromKeras(Converter):
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "model.onnx"
         with captured_log() as lines:
-            proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=self.options.opset,
-                                                 output_path=str(path))
-        ctx.log.extend(lines)
+            # What tf2onnx logged before raising ("Failed to convert node ...") is the cell's evidence:
+            # kept in the log whether the conversion returns or raises.
+            try:
+                proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=self.options.opset,
+                                                     output_path=str(path))
+            finally:
+                ctx.log.extend(lines)
         check_converted(lines, path, "convert:onnx")
         rename_outputs_in_order(proto, list(ctx.output_names), path)
         return Artifact(

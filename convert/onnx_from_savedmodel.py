@@ -41,15 +41,19 @@ class OnnxFromSavedModel(Converter):
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / ("model.zip" if large else "model.onnx")
         with captured_log() as lines:
-            graph_def, inputs, outputs, tables, renames = tf_loader.from_saved_model(
-                str(source.path), None, None, None, [key], None, large,
-                return_initialized_tables=True, return_tensors_to_rename=True)
-            with tf.device("/cpu:0"):
-                proto, _ = _convert_common(graph_def, name=str(source.path), opset=self.options.opset,
-                                           input_names=inputs, output_names=outputs, large_model=large,
-                                           tensors_to_rename=renames, initialized_tables=tables,
-                                           output_path=str(path))
-        ctx.log.extend(lines)
+            # What tf2onnx logged before raising ("Failed to convert node ...") is the cell's evidence:
+            # kept in the log whether the conversion returns or raises.
+            try:
+                graph_def, inputs, outputs, tables, renames = tf_loader.from_saved_model(
+                    str(source.path), None, None, None, [key], None, large,
+                    return_initialized_tables=True, return_tensors_to_rename=True)
+                with tf.device("/cpu:0"):
+                    proto, _ = _convert_common(graph_def, name=str(source.path), opset=self.options.opset,
+                                               input_names=inputs, output_names=outputs, large_model=large,
+                                               tensors_to_rename=renames, initialized_tables=tables,
+                                               output_path=str(path))
+            finally:
+                ctx.log.extend(lines)
         if large:
             import zipfile
 

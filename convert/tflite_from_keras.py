@@ -85,7 +85,7 @@ class TfliteFromKeras(Converter):
                     Status.UNSUPPORTED.value,
                     f"needs Select TF ops (Flex) for: {', '.join(flex)}; the LiteRT interpreter cannot run them "
                     "(ai-edge-litert ships no Flex delegate; an LSTM converts to builtins with unroll=True)",
-                    "convert:tflite", op=flex[0])
+                    "convert:tflite", op=flex[0]) from errors[0][1]  # the converter's text: the cell log
             raise errors[0][1]
         path = out_dir / "model.tflite"
         path.write_bytes(blob)

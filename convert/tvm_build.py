@@ -164,7 +164,8 @@ class ParallelVectorize(ScheduleRule):
             for info in infos:
                 if not self._schedule_block(sch, info, lanes):
                     return None
-        except tvm.TVMError:  # a primitive refused (a ScheduleError): not a kernel this rule fits
+        except s_tir.ScheduleError:  # a primitive refused: not a kernel this rule fits (TVM 0.27 has no
+            # tvm.TVMError: naming it here raised AttributeError over the real error)
             return None
         return sch
 
