@@ -9,6 +9,8 @@ which `convcheck.failures` classifies as `unsupported` with the op name; so is a
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 
 from convcheck.convert.base import ConvertContext, Converter
@@ -45,13 +47,25 @@ class TvmFromOnnx(Converter):
             # Relax has no string tensors; its frontend would fail with "unknown dtype `object`".
             raise CellFailure(Status.UNSUPPORTED.value, f"TVM has no string tensors: input(s) {', '.join(text)} "
                               "hold text", "convert")
+        printed = io.StringIO()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            mod = from_onnx(
-                model,
-                shape_dict={n: list(a.shape) for n, a in feeds.items()},
-                dtype_dict={n: str(a.dtype) for n, a in feeds.items()},
-            )
+            try:
+                # The frontend prints "Error converting operator X, with inputs: ..." and re-raises
+                # without naming X: the printed line goes with the error, where classify reads notes.
+                with contextlib.redirect_stdout(printed):
+                    mod = from_onnx(
+                        model,
+                        shape_dict={n: list(a.shape) for n, a in feeds.items()},
+                        dtype_dict={n: str(a.dtype) for n, a in feeds.items()},
+                    )
+            except Exception as exc:
+                said = [ln for ln in printed.getvalue().splitlines() if ln.startswith("Error converting operator")]
+                if said:
+                    exc.add_note(said[-1][:400])
+                raise
+            finally:
+                ctx.log.extend(ln[:400] for ln in printed.getvalue().splitlines()[-20:] if ln.strip())
         ctx.log.extend(f"warning: {w.message}" for w in caught[:20])
         # Relax returns the graph's outputs in the graph's order, which need not be the declaration's
         # (tf2onnx orders a SavedModel's outputs its own way): name them from the graph.
