@@ -209,8 +209,9 @@ class CellRunner:
                     noise += float((d ** 2).sum())
                     signal += float((e64[both] ** 2).sum())
             else:
+                ratio = signal / noise if noise and signal else None  # inf/inf on 1e200-sized data: None
                 per_output[out] = {"max_abs": worst_abs, "max_rel": worst_rel,
-                                   "snr_db": (10 * math.log10(signal / noise) if noise and signal else None)}
+                                   "snr_db": 10 * math.log10(ratio) if ratio and math.isfinite(ratio) else None}
         worst = max((v["max_abs"] for v in per_output.values()), default=0.0)
         return {"reference": label, "max_abs": worst, "per_output": per_output,
                 "seconds": time.perf_counter() - started}

@@ -45,8 +45,8 @@ class OrtRuntime(Runtime):
         self.providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
         try:
             self.session = ort.InferenceSession(str(artifact.main_file), sess_options=opts, providers=self.providers)
-        except Exception:
-            _refuse_old_opset(artifact)  # say what it is, not "no implementation for Add(1)"
+        except Exception as exc:
+            _refuse_old_opset(artifact, exc)  # say what it is, not only "no implementation for Add(1)"
             raise
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -106,15 +106,20 @@ def _from_ort_value(value: Any) -> np.ndarray:
 ORT_MIN_OPSET = 7
 
 
-def _refuse_old_opset(artifact: Artifact) -> None:
+def _refuse_old_opset(artifact: Artifact, exc: BaseException) -> None:
+    import re
+
     import onnx
 
     model = onnx.load(str(artifact.main_file), load_external_data=False)
     opset = next((i.version for i in model.opset_import if i.domain in ("", "ai.onnx")), None)
     if opset is not None and opset < ORT_MIN_OPSET:
+        missing = re.search(r"Could not find an implementation for (\w+)\((\d+)\)", str(exc))
+        kernel = f"has no kernel for {missing.group(1)}-{missing.group(2)}: " if missing else "cannot load it: "
         raise CellFailure(Status.UNSUPPORTED.value,
-                          f"the model uses ONNX opset {opset}; ONNX Runtime runs opset {ORT_MIN_OPSET} and later "
-                          "(upgrade the file with onnx.version_converter.convert_version)", "load", f"opset {opset}")
+                          f"ONNX Runtime {kernel}the model uses ONNX opset {opset}, and ONNX Runtime supports opset "
+                          f"{ORT_MIN_OPSET} and later (upgrade the file with onnx.version_converter.convert_version)",
+                          "load", missing.group(1) if missing else f"opset {opset}") from exc
 
 
 class Float64Mixin:
