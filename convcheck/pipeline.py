@@ -459,6 +459,7 @@ class CellRunner:
             raise classify(exc, "run") from exc
         stages.append({"stage": "run", "ok": True, "seconds": time.perf_counter() - t0})
         cell["runtime_settings"] = runtime.describe()
+        cell["warnings"].extend(cell["runtime_settings"].get("notes") or [])  # a runtime's documented deviations
 
         t0 = time.perf_counter()
         parity = compare_outputs(spec, actual, ref.outputs, cell["precision"], ref.noise_floor,
