@@ -168,7 +168,7 @@ def compare_arrays(actual: np.ndarray, ref: np.ndarray, tol: Tolerance, classifi
     stats["rms"] = d_peak * math.sqrt(d_energy / diff.size) if diff.size else 0.0
     a_peak, a_energy = _scaled_energy(a)
     if a_peak and r_peak:
-        dot = float(np.dot((a / a_peak).ravel(), (r / r_peak).ravel()))
+        dot = math.fsum(((a / a_peak) * (r / r_peak)).ravel().tolist())
         stats["cosine"] = dot / math.sqrt(a_energy * r_energy)
     else:
         stats["cosine"] = 1.0 if a_peak == r_peak else 0.0
@@ -221,7 +221,9 @@ def _scaled_energy(x: np.ndarray) -> tuple[float, float]:
     peak = float(np.abs(x).max())
     if not peak:
         return 0.0, 0.0
-    return peak, float(((x / peak) ** 2).sum())
+    # math.fsum: exact, so independent of summation order (numpy's SIMD pairwise sum is not, and the
+    # same cell run in two processes differed in the last digit of its SNR).
+    return peak, math.fsum(((x / peak) ** 2).ravel().tolist())
 
 
 #: Fields whose worst value across samples is the largest / the smallest.
