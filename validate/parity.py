@@ -172,12 +172,7 @@ def compare_arrays(actual: np.ndarray, ref: np.ndarray, tol: Tolerance, classifi
         stats["cosine"] = dot / math.sqrt(a_energy * r_energy)
     else:
         stats["cosine"] = 1.0 if a_peak == r_peak else 0.0
-    if not d_peak:
-        stats["snr_db"] = math.inf
-    elif not r_peak:
-        stats["snr_db"] = -math.inf
-    else:
-        stats["snr_db"] = 20 * math.log10(r_peak / d_peak) + 10 * math.log10(r_energy / d_energy)
+    stats["snr_db"] = _snr_db((r_peak, r_energy), (d_peak, d_energy))
     # PSNR against the reference's peak magnitude: 20*log10(max|r| / rms error).
     stats["psnr_db"] = math.inf if stats["rms"] == 0 else (20 * math.log10(peak / stats["rms"]) if peak else -math.inf)
     # The smallest atol that passes at the profile's rtol, i.e. max(|a - r| - rtol * |r|), and the same
@@ -212,6 +207,20 @@ def compare_arrays(actual: np.ndarray, ref: np.ndarray, tol: Tolerance, classifi
         stats["problem"] = (f"SNR {stats['snr_db']:.3g} dB below {tol.min_snr_db:g} dB (cosine {stats['cosine']:.6g}) "
                             f"though every value is within atol {atol:.3g}: a different function at a small scale")
     return stats
+
+
+def snr_db(reference: np.ndarray, error: np.ndarray) -> float:
+    """10*log10(sum r^2 / sum e^2), computed without overflow; inf when the error is zero."""
+    return _snr_db(_scaled_energy(reference), _scaled_energy(error))
+
+
+def _snr_db(signal: tuple[float, float], noise: tuple[float, float]) -> float:
+    (r_peak, r_energy), (d_peak, d_energy) = signal, noise
+    if not d_peak:
+        return math.inf
+    if not r_peak:
+        return -math.inf
+    return 20 * math.log10(r_peak / d_peak) + 10 * math.log10(r_energy / d_energy)
 
 
 def _scaled_energy(x: np.ndarray) -> tuple[float, float]:
