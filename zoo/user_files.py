@@ -160,7 +160,7 @@ def _from_exported_program(path: Path, overrides: list[str], npz: Path | None) -
     from convcheck.zoo.safe_load import load_exported_program as load_safely
 
     program = _readable(path, "torch.export program (.pt2)", load_safely)
-    given = {name: spec for name, (spec, _) in parse_input_options(overrides).items()}
+    given = _given_inputs(overrides)
     placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
     ranges = {str(k): v for k, v in program.range_constraints.items()}
     inputs = []
@@ -192,7 +192,7 @@ def _from_torchscript(path: Path, overrides: list[str], npz: Path | None) -> Mod
     module = _readable(path, "TorchScript archive (save it with torch.jit.save; convcheck never unpickles "
                        "arbitrary .pt files)", load_torchscript)
     names = [a.name for a in module.forward.schema.arguments[1:]]
-    given = {name: spec for name, (spec, _) in parse_input_options(overrides).items()}
+    given = _given_inputs(overrides)
     missing = [n for n in names if n not in given]
     if missing:
         raise ConvcheckError(f"{path.name}: TorchScript does not record input shapes; give --input for "
@@ -210,7 +210,7 @@ def _from_keras(path: Path, overrides: list[str], npz: Path | None) -> ModelSpec
         raise ConvcheckError(f"{path}: not a .keras archive (a .keras file is a zip); is it truncated, or saved "
                              "in the legacy HDF5 format (.h5)? Re-save it with model.save('model.keras')")
     model = _readable(path, "Keras model (.keras)", load_keras)
-    given = {name: spec for name, (spec, _) in parse_input_options(overrides).items()}
+    given = _given_inputs(overrides)
     inputs = []
     for tensor in model.inputs:
         name = tensor.name
@@ -248,7 +248,7 @@ def _from_saved_model(path: Path, overrides: list[str], npz: Path | None, signat
     if risky:
         raise ConvcheckError(f"{path}: signature {key!r} runs ops that touch files or run code ({', '.join(risky)}); "
                              "a model's forward pass needs none of them, and convcheck does not run them")
-    given = {name: spec for name, (spec, _) in parse_input_options(overrides).items()}
+    given = _given_inputs(overrides)
     inputs = []
     for name, tensor in function.structured_input_signature[1].items():
         dims = list(tensor.shape) if tensor.shape.rank is not None else None
@@ -273,7 +273,7 @@ def _from_tflite(path: Path, overrides: list[str], npz: Path | None) -> ModelSpe
     from convcheck.convert.given_artifact import tflite_precision
 
     info = _tflite_info(path)
-    given = {name: spec for name, (spec, _) in parse_input_options(overrides).items()}
+    given = _given_inputs(overrides)
     inputs = []
     for name, tensor in info["signature"]["inputs"].items():
         dims = [None if d < 0 else d for d in tensor["shape"]]
@@ -340,6 +340,11 @@ def _tflite_info(path: Path) -> dict[str, Any]:
     return info
 
 
+def _given_inputs(overrides: list[str]) -> dict[str, InputSpec]:
+    """Every `--input`, by name (formats other than ONNX take no range hint from the graph)."""
+    return {name: spec for name, (spec, _) in parse_input_options(overrides).items()}
+
+
 def _open_dims(path: Path, name: str, dims: list[int | None], dtype: str, open_ok: bool = False) -> InputSpec:
     """An input whose first open dimension is the batch (1, dynamic); any other open one needs --input,
     or (`open_ok`: data from --inputs follows) is left OPEN for the data to settle."""
@@ -395,7 +400,7 @@ def _from_factory(entry: str, overrides: list[str], npz: Path | None) -> ModelSp
     if not isinstance(examples, dict):
         examples = {f"input_{i}": e for i, e in enumerate(examples if isinstance(examples, (tuple, list)) else [examples])}
     arrays = {k: np.asarray(v.detach().numpy() if hasattr(v, "detach") else v) for k, v in examples.items()}
-    given = {name: spec for name, (spec, _) in parse_input_options(overrides).items()}
+    given = _given_inputs(overrides)
     inputs = [given.pop(k, None) or _input(k, a.shape, str(a.dtype), {}) for k, a in arrays.items()]
     _no_leftovers(given, Path(entry), list(arrays))
     if framework == "torch":
