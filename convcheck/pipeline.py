@@ -760,6 +760,9 @@ def new_cell(model: str, route: Route, target: Target, size: str) -> dict[str, A
         "steps": list(route.hops),
         "converters": [converters.get(c).__name__ for c in route.converters],  # type: ignore[attr-defined]
         "runtime": target.runtime,
+        #: The distributions the route touches (its hops' and runtimes' declared requirements): the
+        #: reports show their versions beside the cell's figures.
+        "packages": list(route.packages),
         "device": target.device,
         "precision": target.precision,
         "status": Status.UPSTREAM_FAILED.value,

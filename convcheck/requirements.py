@@ -8,13 +8,13 @@ from convcheck.types import Requirement
 TORCH = Requirement("torch", "torch", "torch")
 ONNX = Requirement("onnx", "onnx", "onnx")
 ONNXSCRIPT = Requirement("onnxscript", "onnxscript", "torch")
-ORT = Requirement("onnxruntime", "onnxruntime", "onnx")
-TENSORFLOW = Requirement("tensorflow", "tensorflow-cpu", "tf")
+ORT = Requirement("onnxruntime", "onnxruntime", "onnx", also=("onnxruntime-gpu",))
+TENSORFLOW = Requirement("tensorflow", "tensorflow-cpu", "tf", also=("tensorflow", "keras", "tf-keras"))
 TF2ONNX = Requirement("tf2onnx", "tf2onnx", "tf")
-TVM = Requirement("tvm", "apache-tvm", "tvm")
+TVM = Requirement("tvm", "apache-tvm", "tvm", also=("apache-tvm-ffi",))
 OPENVINO = Requirement("openvino", "openvino", "openvino")
 COREMLTOOLS = Requirement("coremltools", "coremltools", "coreml")
-LITERT = Requirement("ai_edge_litert", "ai-edge-litert", "litert")
+LITERT = Requirement("ai_edge_litert", "ai-edge-litert", "litert", import_check="ai_edge_litert.interpreter")
 LITERT_TORCH = Requirement(
     "litert_torch", "litert-torch", "litert-torch",
     note="in its own environment without the tvm extra: litert-torch 0.10 pins xdsl 0.28, which needs "

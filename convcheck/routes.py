@@ -53,6 +53,14 @@ class Route:
         return tuple(dict.fromkeys(reqs))
 
     @property
+    def packages(self) -> tuple[str, ...]:
+        """Every distribution the route touches, for the tool versions shown beside its figures: what
+        its reference runtime, hops and runtime require (with the distributions that come with them)."""
+        reference = runtimes.get(SOURCES[self.source]) if self.source in SOURCES else None
+        reqs = list(getattr(reference, "requires", ())) + list(self.requires)
+        return tuple(dict.fromkeys(d for r in reqs for d in r.distributions))
+
+    @property
     def devices(self) -> tuple[str, ...]:
         return runtimes.get(self.runtime).devices  # type: ignore[attr-defined]
 
@@ -136,6 +144,16 @@ def availability(route: Route, device: str | None = None) -> Availability:
     if no_device:
         return Availability(Status.NO_DEVICE, no_device)
     return Availability(Status.PASS)
+
+
+def packages_for_route_id(route_id: str) -> tuple[str, ...]:
+    """The distributions a registered route touches (Route.packages); () for a route this install does
+    not know (a results document from a machine with another plugin)."""
+    route = next((r for r in enumerate_routes() if r.id == route_id), None)
+    if route is None:
+        # Routes through a user's converted file (`onnx/given-tflite/tflite`) are made per model.
+        return ()
+    return route.packages
 
 
 def select_routes(spec: str | None, device: str | None = None, given: list[Route] | None = None) -> list[Route]:

@@ -66,6 +66,16 @@ class Requirement:
     extra: str
     #: What the user must know beyond `pip install 'convcheck[extra]'` (a known conflict, a vendor index).
     note: str = ""
+    #: Other distributions that provide the same module or come with it (tensorflow beside
+    #: tensorflow-cpu, onnxruntime-gpu): a report shows their versions for the routes that touch it.
+    also: tuple[str, ...] = ()
+    #: The module `convcheck doctor` imports to prove the package works, where `module` alone does not
+    #: (ai_edge_litert's interpreter); "" means `module`.
+    import_check: str = ""
+
+    @property
+    def distributions(self) -> tuple[str, ...]:
+        return (self.distribution, *self.also)
 
 
 @dataclass(frozen=True)
