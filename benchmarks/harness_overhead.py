@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from convcheck.convert.base import ConvertContext
+from convcheck.converter import ConvertContext
 from convcheck.convert.onnx_from_torch import OnnxFromTorch
 from convcheck.environment import physical_cores
 from convcheck.registry import models

@@ -30,8 +30,7 @@ from convcheck import __version__
 from convcheck.types import Status, digest_paths
 
 if TYPE_CHECKING:
-    from convcheck.matrix import PlannedCell
-    from convcheck.pipeline import RunSettings
+    from convcheck.plan import PlannedCell, RunSettings
 
 #: Bump when the cell format or the key's meaning changes: old entries then miss.
 CACHE_FORMAT = 2

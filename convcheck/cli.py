@@ -339,9 +339,10 @@ def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precisi
     re-plan it without the command line."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from convcheck.matrix import exit_code, plan, run_matrix
+    from convcheck.matrix import exit_code, run_cells
+    from convcheck.plan import plan
     from convcheck.paths import cache_dir
-    from convcheck.pipeline import RunSettings
+    from convcheck.plan import RunSettings
     from convcheck.reports import terminal
     from convcheck.results import new_run_id
     from convcheck.routes import given_routes, select_routes
@@ -400,7 +401,7 @@ def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precisi
                                  engine.get("ray_address"))
         cache = CellCache(cache_dir(), enabled=not engine.get("no_cache"), retry_failed=engine.get("retry_failed", False))
         try:
-            results = run_matrix(cells, settings, out_dir, run_id, started, done, executor=executor, cache=cache,
+            results = run_cells(cells, settings, out_dir, run_id, started, done, executor=executor, cache=cache,
                                  store=store, resume=bool(engine.get("resume")), invocation=invocation)
         except KeyboardInterrupt:
             # The executor has stopped its workers; every finished cell is in the store and results.json.
@@ -459,7 +460,7 @@ def matrix(
     """Run zoo models x routes: convert, run, compare with the source framework, time. Writes results.json."""
     given = {name: value for name, value in locals().items() if name in MATRIX_PLAN}
     p = _plan_params(ctx, "matrix", given, resume)
-    from convcheck.matrix import select_models
+    from convcheck.plan import select_models
 
     if p["size"] not in ("full", "tiny"):
         raise ConvcheckError(f"unknown size {p['size']!r}: use full or tiny")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
-    from convcheck.matrix import PlannedCell
+    from convcheck.plan import PlannedCell
     from convcheck.routes import Route
     from convcheck.types import Target
 

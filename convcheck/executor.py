@@ -39,13 +39,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from convcheck.cells import failed_cell, upstream_failed_cell
 from convcheck.errors import CellFailure, ConvcheckError
 from convcheck.failures import first_line
 from convcheck.types import Status
 
 if TYPE_CHECKING:
-    from convcheck.matrix import PlannedCell
-    from convcheck.pipeline import CellRunner, RunSettings
+    from convcheck.pipeline import CellRunner
+    from convcheck.plan import PlannedCell, RunSettings
 
 EXECUTORS = ("local", "inline", "ray")
 #: How often the parent looks at its workers' memory and clocks.
@@ -78,7 +79,7 @@ def default_jobs() -> int:
 def run_planned(runner: "CellRunner", planned: "PlannedCell") -> dict[str, Any]:
     """One cell, the same in every executor: run it, or record why it cannot run here (and what the
     machine can still check about it)."""
-    from convcheck.pipeline import skipped_cell
+    from convcheck.cells import skipped_cell
     from convcheck.routes import availability
 
     avail = availability(planned.route, planned.target.device)
@@ -93,28 +94,6 @@ def run_planned(runner: "CellRunner", planned: "PlannedCell") -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a static check must never take the cell down
         cell["precheck"] = {"error": first_line(exc)}
     return cell
-
-
-def failed_cell(planned: "PlannedCell", size: str, status: Status, message: str, stage: str = "worker",
-                log: list[str] | None = None) -> dict[str, Any]:
-    """The cell of a worker that died on it (or that depended on a task a dead worker was running)."""
-    from convcheck.pipeline import new_cell
-
-    cell = new_cell(planned.spec.name, planned.route, planned.target, size)
-    cell["status"] = status.value
-    cell["error"] = {"kind": status.value, "message": message, "stage": stage, "op": None}
-    cell["log"] = list(log or [])
-    return cell
-
-
-def upstream_failed_cell(planned: "PlannedCell", size: str, task: str, stage: str, victim: "PlannedCell",
-                         status: Status, message: str) -> dict[str, Any]:
-    from convcheck.dag import describe
-
-    t = victim.target
-    why = (f"{describe(task)} {status.value} in the cell {victim.spec.name} × {victim.route.id} "
-           f"({t.device} {t.precision}): {message}; not run again for this cell")
-    return failed_cell(planned, size, Status.UPSTREAM_FAILED, why, stage)
 
 
 #: Lines of a worker's own output kept per cell (the rest is in the worker's log file while it runs).

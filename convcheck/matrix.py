@@ -1,75 +1,19 @@
-"""`convcheck matrix`: plan the models x routes x targets cells, run them, write results.json."""
+"""Running a plan: the planned cells through the cache, the store and an executor, into results.json."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
-from convcheck.errors import ConvcheckError
 from convcheck.cache import CellCache, cell_key
 from convcheck.executor import InlineExecutor
-from convcheck.pipeline import RunSettings
-from convcheck.registry import converters, did_you_mean, models
+from convcheck.plan import PlannedCell, RunSettings
 from convcheck.results import new_run, now_iso, summarize, write_json_atomic
-from convcheck.routes import Route
-from convcheck.types import Status, Target
-from convcheck.zoo.base import ModelSpec
+from convcheck.types import Status
 
 
-@dataclass(frozen=True)
-class PlannedCell:
-    spec: ModelSpec
-    route: Route
-    target: Target
-
-
-def select_models(spec: str | None) -> list[ModelSpec]:
-    """Models named by `--models`: None or "all" -> the whole zoo."""
-    names = models.names()
-    if spec is None or spec.strip() == "all":
-        return [models.get(n) for n in names]  # type: ignore[misc]
-    chosen: list[ModelSpec] = []
-    for name in (s.strip() for s in spec.split(",")):
-        if not name:
-            continue
-        if name not in names:
-            raise ConvcheckError(f"unknown model {name!r}{did_you_mean(name, names)} "
-                                 "(list the zoo with `convcheck models`)")
-        chosen.append(models.get(name))  # type: ignore[arg-type]
-    if not chosen:
-        raise ConvcheckError("--models is empty: name at least one model, or `all`")
-    return chosen
-
-
-def plan(specs: list[ModelSpec], routes: list[Route], devices: list[str], precisions: list[str]) -> list[PlannedCell]:
-    """Expand models x routes x targets. A route that runs on none of the requested devices (TensorRT,
-    `torch/eager` on a CPU run) still gets one cell, on its own device, so its status says why it
-    cannot run here; precisions a runtime does not offer are not planned."""
-    cells = []
-    for spec in specs:
-        for route in routes:
-            if route.source not in spec.sources:
-                continue
-            route_devices = [d for d in devices if d in route.devices] or [route.devices[0]]
-            # A route that runs the user's file as it is (no conversion) runs it at the file's precision.
-            as_given = spec.precision and all(getattr(converters.get(c), "passes_through", False)
-                                              for c in route.converters)
-            for device in route_devices:
-                for precision in precisions:
-                    if precision in route.precisions and (not as_given or precision == spec.precision):
-                        cells.append(PlannedCell(spec, route, Target(route.runtime, device, precision)))
-    if not cells:
-        raise ConvcheckError(
-            "nothing to run: none of the chosen routes starts from a format these models come in "
-            f"(models: {', '.join(s.name for s in specs)}; their sources: "
-            f"{', '.join(sorted({f.value for s in specs for f in s.sources}))}) "
-            "or none supports the chosen precision"
-        )
-    return cells
-
-
-def run_matrix(
+def run_cells(
     cells: list[PlannedCell],
     settings: RunSettings,
     out_dir: Path,

@@ -12,48 +12,25 @@ import shutil
 import time
 import traceback
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from convcheck import dag
-from convcheck.convert.base import ConvertContext
+from convcheck.converter import ConvertContext
 from convcheck.environment import module_present
 from convcheck.errors import CellFailure
 from convcheck.failures import classify, first_line
 from convcheck.registry import converters, runtimes
-from convcheck.routes import SOURCES, Route
+from convcheck.cells import detail_lines, internal_error_fields, new_cell
+from convcheck.plan import RunSettings
+from convcheck.routes import Route
 from convcheck.types import Artifact, Format, Status, Target
 from convcheck.validate import parity as parity_mod
 from convcheck.validate.latency import LatencyConfig, measure
-from convcheck.zoo.base import ModelSpec
-
-
-@dataclass
-class RunSettings:
-    workdir: Path
-    size: str = "full"
-    samples: int = 4  # parity samples per cell, seeds 0..samples-1
-    threads: int | None = None  # None: the runtime's default
-    latency: LatencyConfig = field(default_factory=LatencyConfig)
-    #: Reference runtime per source format, where the user chose another than SOURCES' default.
-    references: dict[Format, str] = field(default_factory=dict)
-    #: Options hops read from their ConvertContext (tvm_tune_trials, cache_dir).
-    hop_settings: dict[str, Any] = field(default_factory=dict)
-    #: `--atol/--rtol`: one elementwise bound for every cell, instead of the precision profiles.
-    tolerance_override: dict[str, float] | None = None
-    #: `--batch 1,8,...`: extra batch sizes timed where the model's batch axis is dynamic.
-    batches: tuple[int, ...] = ()
-    #: Where converted artifacts are cached across runs (convcheck.artifact_cache); None: not cached.
-    artifact_cache_dir: Path | None = None
-    #: `--max-artifact-mb`: a conversion writing more than this is refused (a model or converter that
-    #: would fill the disk); None: no bound.
-    max_artifact_mb: float | None = 20480.0
-
-    def reference_runtime(self, source: Format) -> str:
-        return self.references.get(source, SOURCES[source])
+from convcheck.model_spec import ModelSpec
 
 
 @dataclass
@@ -512,7 +489,7 @@ class CellRunner:
     def _localize(self, spec: ModelSpec, route: Route, ref: Reference, cell: dict[str, Any]) -> None:
         """Where the error starts, on the worst sample, with the tolerance the cell was judged by."""
         from convcheck.validate.localize import localize_cell
-        from convcheck.zoo.base import materialize
+        from convcheck.model_spec import materialize
 
         applied = cell["parity"]["tolerance"]
         tol = parity_mod.Tolerance(applied["atol"], applied["rtol"], applied.get("check", "elementwise"),
@@ -620,7 +597,7 @@ def compare_outputs(spec: ModelSpec, actual: list[dict[str, np.ndarray]], expect
                     override: dict[str, float] | None = None) -> dict[str, Any]:
     """The cell's `parity` object over every sample; a missing output is a mismatch.
 
-    The tolerance, per output: the precision's profile (validate/data/tolerances.json), then the
+    The tolerance, per output: the precision's profile (convcheck/data/tolerances.json), then the
     model's own override for that output (declared next to the model, with its reason), then for an
     elementwise check atol raised to `noise_floor_factor` x the source's own fp32-vs-fp64 error; a
     `--atol/--rtol` override replaces all of it. A model that itself computes in lower precision (a
@@ -729,63 +706,3 @@ def _looser(precision: str, model_precision: str) -> str:
     return precision
 
 
-def detail_lines(failure: CellFailure) -> list[str]:
-    """The tool's whole message behind a failure's one line (an OpenVINO unconverted-ops report, a TVM
-    backtrace), for the cell's log: the one line names the op, the log keeps the rest."""
-    detail = getattr(failure, "detail", "") or ""
-    if not detail.strip() or detail.strip() == failure.message.strip():
-        return []
-    return [f"{failure.stage} failed; the tool said:"] + [f"  {ln}" for ln in detail.splitlines() if ln.strip()][:200]
-
-
-#: Where a user reports convcheck's own bugs (shown with every internal_error).
-REPORT_BUGS = "this is a bug in convcheck, not a finding about the route: please report it with the cell's log"
-
-
-def internal_error_fields(exc: BaseException, stages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """status/error of a cell that convcheck's own code failed (the traceback goes in its log)."""
-    where = next((s["stage"] for s in reversed(stages or []) if s.get("stage")), "internal")
-    return {"status": Status.INTERNAL_ERROR.value,
-            "error": {"kind": Status.INTERNAL_ERROR.value, "stage": f"internal:{where}", "op": None,
-                      "message": f"internal error in convcheck ({first_line(exc)}); {REPORT_BUGS}"}}
-
-
-def new_cell(model: str, route: Route, target: Target, size: str) -> dict[str, Any]:
-    """A results.json cell with every field present (filled as stages complete)."""
-    return {
-        "model": model,
-        "size": size,
-        "route": route.id,
-        "source": route.source.value,
-        "steps": list(route.hops),
-        "converters": [converters.get(c).__name__ for c in route.converters],  # type: ignore[attr-defined]
-        "runtime": target.runtime,
-        #: The distributions the route touches (its hops' and runtimes' declared requirements): the
-        #: reports show their versions beside the cell's figures.
-        "packages": list(route.packages),
-        "device": target.device,
-        "precision": target.precision,
-        "status": Status.UPSTREAM_FAILED.value,
-        "error": None,
-        "parity": None,
-        "latency_ms": None,
-        "timings_s": {"reference": None, "convert": None, "load": None, "first_inference": None},
-        "artifact_bytes": None,
-        "artifacts": [],
-        "stages": [],
-        "runtime_settings": None,
-        "memory_mb": None,
-        "warnings": [],
-        "localization": None,
-        "log": [],
-    }
-
-
-def skipped_cell(model: str, route: Route, target: Target, size: str, status: Status, reason: str,
-                 hint: str = "") -> dict[str, Any]:
-    """A cell that cannot run here (missing_dep, no_device): recorded with its stated reason."""
-    cell = new_cell(model, route, target, size)
-    cell["status"] = status.value
-    message = f"{reason}; {hint}" if hint else reason
-    cell["error"] = {"kind": status.value, "message": message, "stage": "plan", "op": None}
-    return cell

@@ -23,12 +23,12 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from convcheck.errors import ConvcheckError
-from convcheck.executor import Limits, failed_cell, family_of, upstream_failed_cell
+from convcheck.cells import failed_cell, upstream_failed_cell
+from convcheck.executor import Limits, family_of
 from convcheck.types import Status
 
 if TYPE_CHECKING:
-    from convcheck.matrix import PlannedCell
-    from convcheck.pipeline import RunSettings
+    from convcheck.plan import PlannedCell, RunSettings
 
 
 def _run_group(settings: "RunSettings", registries: dict[str, dict[str, object]],

@@ -19,7 +19,7 @@ from convcheck.registry import converters, did_you_mean, runtimes
 from convcheck.types import Format, Requirement, Status
 
 if TYPE_CHECKING:
-    from convcheck.zoo.base import ModelSpec
+    from convcheck.model_spec import ModelSpec
 
 #: Source formats a model can come in, and the runtime that computes its reference outputs by default.
 SOURCES: dict[Format, str] = {

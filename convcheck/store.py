@@ -248,7 +248,7 @@ class Store:
         return out
 
     def document(self, run_id: str) -> dict[str, Any]:
-        """The run as the results.json document run_matrix writes: schema_version, run, summary, cells
+        """The run as the results.json document run_cells writes: schema_version, run, summary, cells
         (in the order they were first recorded)."""
         row = self._db.execute(
             "SELECT id, started, finished, convcheck_version, schema_version, host, packages, settings, extra"

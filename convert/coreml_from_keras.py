@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convcheck.convert.base import ConvertContext
+from convcheck.converter import ConvertContext
 from convcheck.convert.coreml_from_torch import COREMLTOOLS, CoremlConverter, output_types
 from convcheck.requirements import TENSORFLOW
 from convcheck.types import Artifact, Format
@@ -28,7 +28,7 @@ class CoremlFromKeras(CoremlConverter):
     via = "tf.function concrete function (model(x, training=False))"
 
     def _to_mlmodel(self, ct: Any, source: Artifact, ctx: ConvertContext, common: dict[str, Any]) -> Any:
-        from convcheck.zoo.base import materialize
+        from convcheck.model_spec import materialize
         from convcheck.zoo.keras_init import quiet_tensorflow
 
         quiet_tensorflow()

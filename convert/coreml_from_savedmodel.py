@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convcheck.convert.base import ConvertContext
+from convcheck.converter import ConvertContext
 from convcheck.convert.coreml_from_torch import COREMLTOOLS, CoremlConverter, output_types
 from convcheck.requirements import TENSORFLOW
 from convcheck.types import Artifact, Format

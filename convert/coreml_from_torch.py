@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from convcheck.convert.base import ConvertContext, ConvertOptions, Converter
+from convcheck.converter import ConvertContext, ConvertOptions, Converter
 from convcheck.errors import CellFailure
 from convcheck.requirements import COREMLTOOLS, TORCH
 from convcheck.types import Artifact, Format, Status
@@ -151,7 +151,7 @@ class CoremlFromTorch(CoremlConverter):
     def _to_mlmodel(self, ct: Any, source: Artifact, ctx: ConvertContext, common: dict[str, Any]) -> Any:
         import torch
 
-        from convcheck.zoo.base import materialize
+        from convcheck.model_spec import materialize
 
         model = materialize(source).eval()
         args = tuple(torch.from_numpy(ctx.example_feeds[spec.name]) for spec in ctx.input_specs)

@@ -10,7 +10,7 @@ import contextlib
 import io
 from typing import Any
 
-from convcheck.convert.base import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter
 from convcheck.requirements import TORCH
 from convcheck.types import Artifact, Format
 
@@ -25,7 +25,7 @@ class ExportedProgramFromTorch(Converter):
     def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
         import torch
 
-        from convcheck.zoo.base import materialize
+        from convcheck.model_spec import materialize
 
         model = materialize(source).eval()
         names = [spec.name for spec in ctx.input_specs]

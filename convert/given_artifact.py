@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import ClassVar
 
-from convcheck.convert.base import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter
 from convcheck.convert.tflite_from_keras import inspect_flatbuffer, map_signature
 from convcheck.types import Artifact, Format
 

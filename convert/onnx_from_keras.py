@@ -5,7 +5,7 @@ tf2onnx's silent failures (an op it only logs as unsupported) are caught as in t
 
 from __future__ import annotations
 
-from convcheck.convert.base import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter
 from convcheck.convert.tf2onnx_common import Tf2OnnxOptions, captured_log, check_converted, rename_outputs_in_order
 from convcheck.requirements import ONNX, TENSORFLOW, TF2ONNX
 from convcheck.types import Artifact, Format
@@ -20,7 +20,7 @@ class OnnxFromKeras(Converter):
     summary = "tf2onnx.convert.from_keras"
 
     def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
-        from convcheck.zoo.base import materialize
+        from convcheck.model_spec import materialize
         from convcheck.zoo.keras_init import quiet_tensorflow
 
         quiet_tensorflow()

@@ -8,7 +8,7 @@ SavedModels over 2 GB (protobuf's limit) convert with `large_model` into externa
 
 from __future__ import annotations
 
-from convcheck.convert.base import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter
 from convcheck.convert.tf2onnx_common import Tf2OnnxOptions, captured_log, check_converted
 from convcheck.requirements import ONNX, TENSORFLOW, TF2ONNX
 from convcheck.types import Artifact, Format, digest_paths

@@ -8,7 +8,7 @@ names the model is checked with.
 
 from __future__ import annotations
 
-from convcheck.convert.base import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter
 from convcheck.convert.tf2onnx_common import Tf2OnnxOptions, captured_log, check_converted, rename_graph_io
 from convcheck.convert.tflite_from_keras import inspect_flatbuffer, map_signature
 from convcheck.requirements import ONNX, TENSORFLOW, TF2ONNX

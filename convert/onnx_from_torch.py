@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from convcheck.convert.base import ConvertContext, ConvertOptions, Converter
+from convcheck.converter import ConvertContext, ConvertOptions, Converter
 from convcheck.requirements import ONNX, ONNXSCRIPT, TORCH
 from convcheck.types import Artifact, Format
 
@@ -42,7 +42,7 @@ class OnnxFromTorch(Converter):
 
         import torch
 
-        from convcheck.zoo.base import materialize
+        from convcheck.model_spec import materialize
 
         # "torchvision is not installed. Skipping torchvision::nms" x4 on every export: not news.
         logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convcheck.convert.base import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter
 from convcheck.requirements import OPENVINO
 from convcheck.types import Artifact, Format
 

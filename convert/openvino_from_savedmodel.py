@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from convcheck.convert.base import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter
 from convcheck.convert.openvino_from_onnx import save_ir
 from convcheck.requirements import OPENVINO
 from convcheck.types import Artifact, Format

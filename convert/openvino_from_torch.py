@@ -6,7 +6,7 @@ with different failure modes from the ONNX route, which is why both are routes.
 
 from __future__ import annotations
 
-from convcheck.convert.base import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter
 from convcheck.convert.openvino_from_onnx import save_ir
 from convcheck.requirements import OPENVINO, TORCH
 from convcheck.types import Artifact, Format
@@ -23,7 +23,7 @@ class OpenvinoFromTorch(Converter):
         import openvino as ov
         import torch
 
-        from convcheck.zoo.base import materialize
+        from convcheck.model_spec import materialize
 
         module = materialize(source).eval()
         example = tuple(torch.from_numpy(ctx.example_feeds[s.name]) for s in ctx.input_specs)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from convcheck.convert.base import ConvertContext, ConvertOptions, Converter
+from convcheck.converter import ConvertContext, ConvertOptions, Converter
 from convcheck.errors import CellFailure
 from convcheck.requirements import POLYGRAPHY, TENSORRT
 from convcheck.types import Artifact, Format, Status

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from convcheck.convert.base import ConvertOptions
+from convcheck.converter import ConvertOptions
 from convcheck.errors import CellFailure
 from convcheck.types import Status
 

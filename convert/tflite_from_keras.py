@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from convcheck.convert.base import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter
 from convcheck.errors import CellFailure
 from convcheck.requirements import TENSORFLOW
 from convcheck.types import Artifact, Format, Status
@@ -52,7 +52,7 @@ class TfliteFromKeras(Converter):
     depends_on_target = True  # the precision picks the quantisation
 
     def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
-        from convcheck.zoo.base import materialize
+        from convcheck.model_spec import materialize
         from convcheck.zoo.keras_init import quiet_tensorflow
 
         quiet_tensorflow()

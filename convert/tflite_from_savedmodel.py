@@ -7,7 +7,7 @@ through the signature the model is checked with, so the signature's input keys a
 
 from __future__ import annotations
 
-from convcheck.convert.base import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter
 from convcheck.convert.tflite_from_keras import (QUANTISATION, _convert, _first_line, _flex_ops, inspect_flatbuffer,
                                                  map_signature)
 from convcheck.errors import CellFailure

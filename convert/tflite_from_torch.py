@@ -20,7 +20,7 @@ import io
 import os
 from typing import Any
 
-from convcheck.convert.base import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter
 from convcheck.convert.tflite_from_keras import inspect_flatbuffer
 from convcheck.errors import CellFailure
 from convcheck.requirements import LITERT_TORCH
@@ -51,7 +51,7 @@ class TfliteFromTorch(Converter):
     def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
         import torch
 
-        from convcheck.zoo.base import materialize
+        from convcheck.model_spec import materialize
 
         precision = ctx.target.precision
         if precision not in QUANTISATION:

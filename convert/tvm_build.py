@@ -83,7 +83,7 @@ from tvm.s_tir import dlight as dl
 from tvm.s_tir.dlight.analysis import normalize_prim_func
 from tvm.s_tir.dlight.base import ScheduleRule
 
-from convcheck.convert.base import ConvertContext
+from convcheck.converter import ConvertContext
 from convcheck.types import Artifact, Format
 
 CPU_PIPELINE = "parallel-vectorize"

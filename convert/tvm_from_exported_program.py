@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convcheck.convert.base import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter
 from convcheck.requirements import TORCH, TVM
 from convcheck.types import Artifact, Format
 

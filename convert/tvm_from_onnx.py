@@ -13,7 +13,7 @@ import contextlib
 import io
 import warnings
 
-from convcheck.convert.base import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter
 from convcheck.errors import CellFailure
 from convcheck.requirements import ONNX, TVM
 from convcheck.types import Artifact, Format, Status

@@ -1,64 +1,26 @@
 """Numerical parity: does the converted model compute the same function as its source?
 
 Statistics per output, worst sample counts. Tolerance profiles are data
-(validate/data/tolerances.json), keyed by precision, each with the reasoning behind it. A reference output that carries no signal (constant, all-zero, non-finite) makes the
+(convcheck/data/tolerances.json, the policy in convcheck.tolerance), keyed by precision, each with
+the reasoning behind it. A reference output that carries no signal (constant, all-zero, non-finite) makes the
 comparison `vacuous`: a check on a constant proves nothing.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-def _load_profiles() -> dict[str, dict[str, Any]]:
-    from importlib.resources import files
+from convcheck.tolerance import PROFILES, TOLERANCES, Tolerance  # noqa: F401 - the policy parity applies
 
-    return json.loads(files("convcheck.validate").joinpath("data/tolerances.json").read_text())
-
-
-#: Tolerance profiles per precision, as data with the reasoning beside each (validate/data/tolerances.json).
-PROFILES: dict[str, dict[str, Any]] = _load_profiles()
-#: Elementwise bounds per precision (reported as min_passing for every profile; decisive for fp32).
-TOLERANCES: dict[str, dict[str, float]] = {k: {"atol": v["atol"], "rtol": v["rtol"]}
-                                           for k, v in PROFILES.items() if "atol" in v}
 #: max_rel divides by |r| + REL_EPS x the output's peak |r|, so that zeros in the reference do not make
 #: it infinite. Relative to the output's scale: an absolute epsilon (it was 1e-6) hid a 100% error on
 #: an output of magnitude 1e-7.
 REL_EPS = 1e-6
 #: A reference output whose values span less than this fraction of their magnitude is constant.
 CONSTANT_SPREAD = 1e-7
-
-
-@dataclass
-class Tolerance:
-    """What one output is held to.
-
-    - "elementwise": |a - r| <= atol_eff + rtol*|r| everywhere, atol_eff = max(atol, atol_rel x the
-      output's peak |r|), and, where `min_snr_db` is set, SNR >= min_snr_db beside it;
-    - "snr": SNR >= min_snr_db, or the whole error is at most `negligible` (an output near zero);
-    - integer, boolean and string outputs are always compared exactly.
-    """
-
-    atol: float
-    rtol: float
-    check: str = "elementwise"
-    min_snr_db: float | None = None
-    atol_rel: float = 0.0
-    negligible: float | None = None
-
-    @classmethod
-    def for_precision(cls, precision: str) -> "Tolerance":
-        profile = PROFILES[precision]
-        return cls(profile["atol"], profile["rtol"], profile["check"], profile.get("min_snr_db"),
-                   profile.get("atol_rel", 0.0), profile.get("negligible_abs"))
-
-    def effective_atol(self, scale: float) -> float:
-        """The absolute bound for an output whose peak |reference| is `scale`."""
-        return max(self.atol, self.atol_rel * scale)
 
 
 def as_numeric(a: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from convcheck.types import Format
-from convcheck.zoo.base import InputSpec, ModelSpec
+from convcheck.model_spec import InputSpec, ModelSpec
 
 SEED = 16000
 SAMPLES = 16000

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from convcheck.types import Format
-from convcheck.zoo.base import InputSpec, ModelSpec
+from convcheck.model_spec import InputSpec, ModelSpec
 
 RECAL_BATCH = 8  # images per recalibration batch (torch: 4 batches; Keras: one batch of 2x this)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from convcheck.types import Format
-from convcheck.zoo.base import InputSpec, ModelSpec
+from convcheck.model_spec import InputSpec, ModelSpec
 
 SEED = 11
 CHANNELS = {"full": (16, 32, 64), "tiny": (8, 16, 32)}

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from convcheck.types import Format
-from convcheck.zoo.base import InputSpec, ModelSpec
+from convcheck.model_spec import InputSpec, ModelSpec
 
 SEED = 50257
 SEQ = 128

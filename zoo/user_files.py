@@ -26,7 +26,7 @@ import numpy as np
 
 from convcheck.errors import ConvcheckError
 from convcheck.types import Format
-from convcheck.zoo.base import InputSpec, ModelSpec
+from convcheck.model_spec import InputSpec, ModelSpec
 from convcheck.zoo.user_model import (INPUT_SYNTAX, OPEN, batch_of, dtype_name, fit_to_model,
                                       parse_input_options, spec_from_onnx)
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from convcheck.errors import ConvcheckError
 from convcheck.types import Format
-from convcheck.zoo.base import InputSpec, ModelSpec
+from convcheck.model_spec import InputSpec, ModelSpec
 
 #: ONNX TensorProto element type -> numpy dtype name, for the types convcheck can generate data for.
 ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 9: "bool",

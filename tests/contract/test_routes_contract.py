@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from convcheck.matrix import plan, run_matrix
-from convcheck.pipeline import RunSettings
+from convcheck.matrix import run_cells
+from convcheck.plan import plan
+from convcheck.plan import RunSettings
 from convcheck.registry import models
 from convcheck.routes import availability, enumerate_routes
 from convcheck.types import Format
@@ -25,7 +26,7 @@ ROUTES = enumerate_routes()
 @pytest.fixture(scope="module")
 def user_onnx(tmp_path_factory) -> Path:
     """A user's ONNX file: cnn_small (tiny) exported by the dynamo exporter, weights as external data."""
-    from convcheck.convert.base import ConvertContext
+    from convcheck.converter import ConvertContext
     from convcheck.convert.onnx_from_torch import OnnxFromTorch
 
     spec = models.get("cnn_small")
@@ -46,7 +47,7 @@ def user_tf_files(tmp_path_factory) -> dict[Format, Path]:
 
     folder = tmp_path_factory.mktemp("user_tf")
     model = models.get("cnn_small").source_artifact(Format.KERAS, "tiny")
-    from convcheck.zoo.base import materialize
+    from convcheck.model_spec import materialize
 
     keras_model = materialize(model)
     keras_model.export(str(folder / "saved_model"), format="tf_saved_model")
@@ -71,7 +72,7 @@ def _spec_for(route, user_onnx, user_tf_files):
 def test_route_passes_here_or_says_why_not(route, user_onnx, user_tf_files, tmp_path):
     spec = _spec_for(route, user_onnx, user_tf_files)
     cells = plan([spec], [route], list(route.devices), ["fp32"])
-    results = run_matrix(cells, RunSettings(tmp_path, size="tiny", samples=2, latency=FAST), tmp_path, "contract")
+    results = run_cells(cells, RunSettings(tmp_path, size="tiny", samples=2, latency=FAST), tmp_path, "contract")
     assert len(results["cells"]) == len(route.devices)
     for cell in results["cells"]:
         avail = availability(route, cell["device"])

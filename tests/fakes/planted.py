@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from convcheck.convert.base import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter
 from convcheck.convert.onnx_from_torch import OnnxFromTorch
 from convcheck.types import Artifact, Format
-from convcheck.zoo.base import InputSpec, ModelSpec
+from convcheck.model_spec import InputSpec, ModelSpec
 
 
 class ScaledWeightOnnxFromTorch(OnnxFromTorch):

@@ -7,8 +7,9 @@ import pytest
 
 from convcheck.environment import physical_cores
 from convcheck.executor import Limits, LocalExecutor
-from convcheck.matrix import plan, run_matrix
-from convcheck.pipeline import RunSettings
+from convcheck.matrix import run_cells
+from convcheck.plan import plan
+from convcheck.plan import RunSettings
 from convcheck.registry import converters, models
 from convcheck.routes import select_routes
 from convcheck.validate.latency import LatencyConfig
@@ -50,10 +51,10 @@ def test_ray_gives_the_local_results_and_isolates_a_crash(segv_route, tmp_path):
     cells = plan(specs, select_routes(ROUTES), ["cpu"], ["fp32"])
     threads = physical_cores()  # as the CLI sets it: figures must not depend on where a cell ran
     local_settings = RunSettings(tmp_path / "local", size="tiny", samples=2, latency=FAST, threads=threads)
-    local = run_matrix(cells, local_settings, tmp_path / "local", "local",
+    local = run_cells(cells, local_settings, tmp_path / "local", "local",
                        executor=LocalExecutor(local_settings, jobs=2, limits=Limits(timeout_s=300)))
     ray_settings = RunSettings(tmp_path / "ray", size="tiny", samples=2, latency=FAST, threads=threads)
-    on_ray = run_matrix(cells, ray_settings, tmp_path / "ray", "ray",
+    on_ray = run_cells(cells, ray_settings, tmp_path / "ray", "ray",
                         executor=RayExecutor(ray_settings, limits=Limits(timeout_s=300)))
     assert not ray.is_initialized()  # the instance started for the run is stopped after it
     for ours, theirs in zip(_comparable(on_ray), _comparable(local), strict=True):

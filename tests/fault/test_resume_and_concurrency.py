@@ -82,8 +82,9 @@ def test_two_runs_at_once_on_one_cache_and_store_both_finish_and_agree(tmp_path)
 
 
 def test_diff_shows_a_planted_regression(tmp_path, monkeypatch, fresh_routes):
-    from convcheck.matrix import plan, run_matrix
-    from convcheck.pipeline import RunSettings
+    from convcheck.matrix import run_cells
+    from convcheck.plan import plan
+    from convcheck.plan import RunSettings
     from convcheck.registry import converters, models
     from convcheck.routes import enumerate_routes, select_routes
     from convcheck.store import Store
@@ -96,7 +97,7 @@ def test_diff_shows_a_planted_regression(tmp_path, monkeypatch, fresh_routes):
     def run(run_id: str) -> None:
         cells = plan([models.get("mlp_tabular")], select_routes("torch/onnx/ort,torch/openvino"), ["cpu"], ["fp32"])
         with Store() as store:
-            run_matrix(cells, RunSettings(tmp_path / run_id, size="tiny", samples=2, latency=fast),
+            run_cells(cells, RunSettings(tmp_path / run_id, size="tiny", samples=2, latency=fast),
                        tmp_path / run_id, run_id, store=store)
 
     run("before")

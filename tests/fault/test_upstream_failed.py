@@ -11,8 +11,9 @@ import pytest
 
 from convcheck.dag import build_dag, convert_task
 from convcheck.executor import Limits, LocalExecutor
-from convcheck.matrix import plan, run_matrix
-from convcheck.pipeline import RunSettings
+from convcheck.matrix import run_cells
+from convcheck.plan import plan
+from convcheck.plan import RunSettings
 from convcheck.registry import converters, models
 from convcheck.routes import select_routes
 from convcheck.validate.latency import LatencyConfig
@@ -37,7 +38,7 @@ def test_a_conversion_that_kills_its_worker_fails_its_downstream_cells_once(plan
     settings = RunSettings(tmp_path, size="tiny", samples=2, latency=FAST)
     executor = LocalExecutor(settings, jobs=1, limits=Limits(timeout_s=15, memory_mb=4096))
     started = time.monotonic()
-    results = run_matrix(cells, settings, tmp_path, "upstream", executor=executor)
+    results = run_cells(cells, settings, tmp_path, "upstream", executor=executor)
     elapsed = time.monotonic() - started
     by_route = {c["route"]: c for c in results["cells"]}
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from convcheck.executor import Limits, LocalExecutor
-from convcheck.matrix import exit_code, plan, run_matrix
-from convcheck.pipeline import RunSettings
+from convcheck.matrix import exit_code, run_cells
+from convcheck.plan import plan
+from convcheck.plan import RunSettings
 from convcheck.registry import converters, models
 from convcheck.routes import select_routes
 from convcheck.validate.latency import LatencyConfig
@@ -33,7 +34,7 @@ def test_segfault_hang_and_runaway_memory_cost_one_cell_each(faulty_routes, tmp_
     settings = RunSettings(tmp_path, size="tiny", samples=2, latency=FAST)
     # Generous for a real cell (a few seconds here), short for a hang; 1.5 GiB is 5x a worker's need.
     executor = LocalExecutor(settings, jobs=1, limits=Limits(timeout_s=20, memory_mb=1536))
-    results = run_matrix(cells, settings, tmp_path, "faults", executor=executor)
+    results = run_cells(cells, settings, tmp_path, "faults", executor=executor)
     by_route = {c["route"]: c for c in results["cells"]}
     assert [c["route"] for c in results["cells"]] == routes.split(",")  # plan order, each once
     assert by_route["torch/onnx_segv/ort"]["status"] == "crashed"

@@ -12,8 +12,9 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from convcheck.matrix import plan, run_matrix  # noqa: E402
-from convcheck.pipeline import RunSettings  # noqa: E402
+from convcheck.matrix import run_cells  # noqa: E402
+from convcheck.plan import plan  # noqa: E402
+from convcheck.plan import RunSettings  # noqa: E402
 from convcheck.routes import select_routes  # noqa: E402
 from convcheck.types import Format  # noqa: E402
 from convcheck.validate.latency import LatencyConfig  # noqa: E402
@@ -29,7 +30,7 @@ def check(path: Path, routes: str, tmp_path: Path, samples: int = 3, inputs: lis
     settings = RunSettings(tmp_path / "run", samples=samples, latency=FAST,
                            references={Format.ONNX: reference} if reference else {})
     cells = plan([spec], select_routes(routes), ["cpu"], ["fp32"])
-    results = run_matrix(cells, settings, tmp_path / "run", "t")
+    results = run_cells(cells, settings, tmp_path / "run", "t")
     return {c["route"]: c for c in results["cells"]}
 
 

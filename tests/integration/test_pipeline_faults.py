@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convcheck.matrix import exit_code, plan, run_matrix
-from convcheck.pipeline import RunSettings
+from convcheck.matrix import exit_code, run_cells
+from convcheck.plan import plan
+from convcheck.plan import RunSettings
 from convcheck.registry import converters, models
 from convcheck.routes import select_routes
 from convcheck.validate.latency import LatencyConfig
@@ -36,7 +37,7 @@ def planted_routes(fresh_routes):
 def _run(tmp_path, model_names, route_ids):
     specs = [models.get(n) for n in model_names]
     cells = plan(specs, select_routes(route_ids), ["cpu"], ["fp32"])
-    return run_matrix(cells, RunSettings(tmp_path, size="tiny", samples=2, latency=FAST), tmp_path, "t")
+    return run_cells(cells, RunSettings(tmp_path, size="tiny", samples=2, latency=FAST), tmp_path, "t")
 
 
 def test_each_failure_kind_becomes_its_status(planted_routes, tmp_path):
@@ -101,7 +102,7 @@ def test_routes_sharing_a_prefix_share_the_export(tmp_path):
 def test_route_that_cannot_run_here_is_recorded_with_its_reason_and_exit_0(fresh_routes, tmp_path):
     from convcheck.registry import runtimes
     from convcheck.types import Format, Requirement
-    from convcheck.validate.runtimes.base import Runtime
+    from convcheck.runtime import Runtime
 
     class _NeedsTensorrt(Runtime):
         name = "trt_test"

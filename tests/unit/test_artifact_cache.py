@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
-from convcheck.matrix import plan, run_matrix
-from convcheck.pipeline import RunSettings
+from convcheck.matrix import run_cells
+from convcheck.plan import plan
+from convcheck.plan import RunSettings
 from convcheck.registry import models
 from convcheck.routes import select_routes
 from convcheck.validate.latency import LatencyConfig
@@ -17,7 +18,7 @@ FAST = LatencyConfig(warmup_iters=1, warmup_seconds=0.0, min_iters=3, min_second
 def _run(tmp_path, name, cache_dir, routes="torch/onnx/ort,torch/onnx/openvino"):
     cells = plan([models.get("mlp_tabular")], select_routes(routes), ["cpu"], ["fp32"])
     settings = RunSettings(tmp_path / name, size="tiny", samples=2, latency=FAST, artifact_cache_dir=cache_dir)
-    return run_matrix(cells, settings, tmp_path / name, name)
+    return run_cells(cells, settings, tmp_path / name, name)
 
 
 def test_a_second_run_reuses_every_conversion(tmp_path):

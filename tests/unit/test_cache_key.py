@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 from convcheck.cache import HOP_SETTINGS_NOT_KEYED, SETTINGS_NOT_KEYED, SPEC_NOT_KEYED, cell_key
-from convcheck.matrix import PlannedCell
-from convcheck.pipeline import RunSettings
+from convcheck.plan import PlannedCell
+from convcheck.plan import RunSettings
 from convcheck.routes import select_routes
 from convcheck.types import Target
 from convcheck.validate.latency import LatencyConfig
-from convcheck.zoo.base import InputSpec
+from convcheck.model_spec import InputSpec
 
 
 def _table_model(path: Path, rows: int = 5) -> Path:

@@ -22,13 +22,15 @@ from convcheck.environment import module_present
 if not all(module_present(m) for m in ("coremltools", "torch", "tensorflow")):
     pytest.skip("needs coremltools, torch and tensorflow", allow_module_level=True)
 
-from convcheck.matrix import plan, run_matrix  # noqa: E402
-from convcheck.pipeline import Reference, RunSettings  # noqa: E402
+from convcheck.matrix import run_cells  # noqa: E402
+from convcheck.plan import plan  # noqa: E402
+from convcheck.pipeline import Reference  # noqa: E402
+from convcheck.plan import RunSettings  # noqa: E402
 from convcheck.registry import models  # noqa: E402
 from convcheck.routes import enumerate_routes, select_routes  # noqa: E402
 from convcheck.types import Artifact, Format  # noqa: E402
 from convcheck.validate.latency import LatencyConfig  # noqa: E402
-from convcheck.zoo.base import InputSpec, ModelSpec  # noqa: E402
+from convcheck.model_spec import InputSpec, ModelSpec  # noqa: E402
 
 FAST = LatencyConfig(warmup_iters=1, warmup_seconds=0.0, min_iters=3, min_seconds=0.0)
 ON_MACOS = platform.system() == "Darwin"
@@ -84,7 +86,7 @@ ERFCX_SPEC = ModelSpec(
 
 def _run(specs: list[ModelSpec], routes: str, out: Path) -> list[dict[str, Any]]:
     cells = plan(specs, select_routes(routes), ["cpu"], ["fp32", "fp16"])
-    return run_matrix(cells, RunSettings(out, size="tiny", samples=2, latency=FAST), out, "t")["cells"]
+    return run_cells(cells, RunSettings(out, size="tiny", samples=2, latency=FAST), out, "t")["cells"]
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ import pytest
 
 pytest.importorskip("tf2onnx")
 
-from convcheck.matrix import plan, run_matrix  # noqa: E402
-from convcheck.pipeline import RunSettings  # noqa: E402
+from convcheck.matrix import run_cells  # noqa: E402
+from convcheck.plan import plan  # noqa: E402
+from convcheck.plan import RunSettings  # noqa: E402
 from convcheck.registry import models  # noqa: E402
 from convcheck.routes import select_routes  # noqa: E402
 from convcheck.validate.latency import LatencyConfig  # noqa: E402
@@ -18,7 +19,7 @@ FAST = LatencyConfig(warmup_iters=1, warmup_seconds=0.0, min_iters=3, min_second
 
 def test_exact_gelu_is_unsupported_naming_erfc(tmp_path):
     cells = plan([GELU_SPEC], select_routes("keras/onnx/ort"), ["cpu"], ["fp32"])
-    cell = run_matrix(cells, RunSettings(tmp_path, size="tiny", samples=2, latency=FAST), tmp_path, "t")["cells"][0]
+    cell = run_cells(cells, RunSettings(tmp_path, size="tiny", samples=2, latency=FAST), tmp_path, "t")["cells"][0]
     assert cell["status"] == "unsupported"
     assert cell["error"]["op"] == "Erfc" and cell["error"]["stage"] == "convert:onnx"
     assert any("Erfc" in line for line in cell["log"])
@@ -26,7 +27,7 @@ def test_exact_gelu_is_unsupported_naming_erfc(tmp_path):
 
 def test_keras_twin_converts_and_matches(tmp_path):
     cells = plan([models.get("cnn_small")], select_routes("keras/onnx/ort"), ["cpu"], ["fp32"])
-    cell = run_matrix(cells, RunSettings(tmp_path, size="tiny", samples=2, latency=FAST), tmp_path, "t")["cells"][0]
+    cell = run_cells(cells, RunSettings(tmp_path, size="tiny", samples=2, latency=FAST), tmp_path, "t")["cells"][0]
     assert cell["status"] == "pass", cell["error"]
     assert cell["reference"] == "keras"
     assert cell["parity"]["per_output"]["logits"]["shape"] == [1, 10]

@@ -9,7 +9,7 @@ import pytest
 
 from convcheck.pipeline import compare_outputs
 from convcheck.validate.parity import PROFILES, Tolerance, compare_arrays
-from convcheck.zoo.base import InputSpec, ModelSpec
+from convcheck.model_spec import InputSpec, ModelSpec
 
 
 def test_every_profile_is_data_with_its_reason():

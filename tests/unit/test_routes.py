@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from convcheck.convert.base import Converter
+from convcheck.converter import Converter
 from convcheck.errors import ConvcheckError
 from convcheck.registry import converters, runtimes
 from convcheck.routes import availability, enumerate_routes, route_id, select_routes
 from convcheck.types import Format, Requirement, Status
-from convcheck.validate.runtimes.base import Runtime
+from convcheck.runtime import Runtime
 
 
 def test_builtin_routes():

@@ -14,8 +14,10 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from convcheck.cache import CellCache  # noqa: E402
-from convcheck.matrix import plan, run_matrix  # noqa: E402
-from convcheck.pipeline import CellRunner, RunSettings  # noqa: E402
+from convcheck.matrix import run_cells  # noqa: E402
+from convcheck.plan import plan  # noqa: E402
+from convcheck.pipeline import CellRunner  # noqa: E402
+from convcheck.plan import RunSettings  # noqa: E402
 from convcheck.registry import models  # noqa: E402
 from convcheck.routes import availability, select_routes  # noqa: E402
 from convcheck.types import Status  # noqa: E402
@@ -30,7 +32,7 @@ def test_a_failing_hop_before_the_missing_one_decides(tmp_path):
     if availability(route).available:
         pytest.skip("TensorRT is installed here: the route is not blocked by a missing package")
     cells = plan([GELU_SPEC], [route], ["cpu", "cuda"], ["fp32"])
-    cell = run_matrix(cells, RunSettings(tmp_path, size="tiny", samples=2, latency=FAST), tmp_path, "t")["cells"][0]
+    cell = run_cells(cells, RunSettings(tmp_path, size="tiny", samples=2, latency=FAST), tmp_path, "t")["cells"][0]
     assert cell["status"] == "unsupported", cell["error"]
     assert cell["error"]["op"] == "Erfc" and cell["error"]["stage"] == "convert:onnx"
     assert any("tensorrt" in w.lower() for w in cell["warnings"]), cell["warnings"]
@@ -41,7 +43,7 @@ def test_a_missing_piece_after_a_good_conversion_stays_missing_dep(tmp_path):
     if availability(route).available:
         pytest.skip("TensorRT is installed here")
     cells = plan([models.get("mlp_tabular")], [route], ["cpu", "cuda"], ["fp32"])
-    cell = run_matrix(cells, RunSettings(tmp_path, size="tiny", samples=2, latency=FAST), tmp_path, "t")["cells"][0]
+    cell = run_cells(cells, RunSettings(tmp_path, size="tiny", samples=2, latency=FAST), tmp_path, "t")["cells"][0]
     assert cell["status"] in ("missing_dep", "no_device"), cell["error"]
 
 
@@ -54,7 +56,7 @@ def test_a_bug_in_convcheck_is_internal_error_not_cached_not_scored(tmp_path, mo
     monkeypatch.setattr("convcheck.pipeline.compare_outputs", broken)
     cells = plan([models.get("mlp_tabular")], select_routes("torch/onnx/ort"), ["cpu"], ["fp32"])
     cache = CellCache(tmp_path / "cache")
-    results = run_matrix(cells, RunSettings(tmp_path, size="tiny", samples=2, latency=FAST), tmp_path, "t",
+    results = run_cells(cells, RunSettings(tmp_path, size="tiny", samples=2, latency=FAST), tmp_path, "t",
                          cache=cache)
     cell = results["cells"][0]
     assert cell["status"] == Status.INTERNAL_ERROR.value

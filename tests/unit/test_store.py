@@ -16,7 +16,7 @@ from convcheck.store import Store, store_path
 
 
 def make_run(run_id: str, started: str = "2026-11-25T10:00:00+00:00") -> dict[str, Any]:
-    """A results.json run object as run_matrix starts it (real host and package facts)."""
+    """A results.json run object as run_cells starts it (real host and package facts)."""
     run = new_run(run_id, {"models": ["mlp_tabular"], "routes": ["torch/onnx/ort"], "size": "tiny",
                            "samples": 4, "threads": None}, ["onnxruntime"])["run"]
     run["started"] = started

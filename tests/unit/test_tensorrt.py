@@ -11,13 +11,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from convcheck.convert.base import ConvertContext
+from convcheck.converter import ConvertContext
 from convcheck.convert.tensorrt_from_onnx import EngineFromOnnx, _parse_failure, _profile
 from convcheck.errors import CellFailure
 from convcheck.types import Artifact, Format, Status, Target
 from convcheck.validate.runtimes.tensorrt import TensorrtRuntime
 from convcheck.validate.tensorrt_support import check_onnx_graph, load_support_list
-from convcheck.zoo.base import InputSpec
+from convcheck.model_spec import InputSpec
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402

@@ -11,8 +11,9 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")
 
 from convcheck.failures import classify  # noqa: E402
-from convcheck.matrix import plan, run_matrix  # noqa: E402
-from convcheck.pipeline import RunSettings  # noqa: E402
+from convcheck.matrix import run_cells  # noqa: E402
+from convcheck.plan import plan  # noqa: E402
+from convcheck.plan import RunSettings  # noqa: E402
 from convcheck.registry import converters, models, runtimes  # noqa: E402
 from convcheck.routes import enumerate_routes, select_routes  # noqa: E402
 from convcheck.types import Artifact, Format, Target  # noqa: E402
@@ -26,7 +27,7 @@ FLEX_OPS = ("TensorListReserve", "TensorListStack", "TensorListSetItem")
 
 def _run(specs, route, precisions, tmp_path, size="tiny", samples=4):
     cells = plan(specs, select_routes(route), ["cpu"], precisions)
-    results = run_matrix(cells, RunSettings(tmp_path, size=size, samples=samples, latency=FAST), tmp_path, "t")
+    results = run_cells(cells, RunSettings(tmp_path, size=size, samples=samples, latency=FAST), tmp_path, "t")
     return {(c["model"], c["precision"]): c for c in results["cells"]}
 
 

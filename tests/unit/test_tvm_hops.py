@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from convcheck.convert.base import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter
 from convcheck.types import Artifact, Format, Target
-from convcheck.zoo.base import InputSpec, ModelSpec
+from convcheck.model_spec import InputSpec, ModelSpec
 
 CPU = Target("tvm", "cpu", "fp32")
 
@@ -100,7 +100,7 @@ def _tvm_hop(route: str) -> Converter:
 def _torch_reference(spec: ModelSpec, feeds: dict[str, np.ndarray]) -> np.ndarray:
     import torch
 
-    from convcheck.zoo.base import materialize
+    from convcheck.model_spec import materialize
 
     model = materialize(spec.source_artifact(Format.TORCH, "tiny"))
     with torch.no_grad():

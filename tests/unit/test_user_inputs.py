@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from convcheck.errors import ConvcheckError
-from convcheck.zoo.base import InputSpec
+from convcheck.model_spec import InputSpec
 from convcheck.zoo.user_model import MAX_INPUT_ELEMENTS, parse_input_option, spec_from_onnx
 
 onnx = pytest.importorskip("onnx")
@@ -320,8 +320,8 @@ def test_string_and_bfloat16_specs_key_and_pickle(tmp_path: Path) -> None:
 
     pytest.importorskip("ml_dtypes")
     from convcheck.cache import cell_key
-    from convcheck.matrix import PlannedCell
-    from convcheck.pipeline import RunSettings
+    from convcheck.plan import PlannedCell
+    from convcheck.plan import RunSettings
     from convcheck.routes import select_routes
     from convcheck.types import Target
 
@@ -350,7 +350,7 @@ def test_scalar_inputs_convert_and_run_in_tvm(tmp_path: Path) -> None:
     """Regression: the TVM runtime passed each feed through np.ascontiguousarray, which makes a
     0-d array 1-d: every scalar input was refused as shape (1,) against the compiled ()."""
     pytest.importorskip("tvm")
-    from convcheck.convert.base import ConvertContext
+    from convcheck.converter import ConvertContext
     from convcheck.convert.tvm_from_onnx import TvmFromOnnx
     from convcheck.types import Artifact, Format, Target
     from convcheck.validate.runtimes.tvm import TvmRuntime

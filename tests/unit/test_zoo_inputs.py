@@ -6,7 +6,7 @@ import numpy as np
 
 from convcheck.registry import models
 from convcheck.types import Format
-from convcheck.zoo.base import InputSpec
+from convcheck.model_spec import InputSpec
 
 
 def test_mask_rows_are_ones_then_zeros_with_lengths_in_range():

@@ -32,7 +32,7 @@ import numpy as np
 
 from convcheck.requirements import COREMLTOOLS
 from convcheck.types import Artifact, Format
-from convcheck.validate.runtimes.base import Runtime
+from convcheck.runtime import Runtime
 
 
 #: The macOS release of each Core ML specification version (= `ct.target` value), for the verdict.

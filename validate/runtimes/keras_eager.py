@@ -8,7 +8,7 @@ import numpy as np
 
 from convcheck.requirements import TENSORFLOW
 from convcheck.types import Artifact, Format
-from convcheck.validate.runtimes.base import Runtime
+from convcheck.runtime import Runtime
 
 
 class KerasRuntime(Runtime):
@@ -23,7 +23,7 @@ class KerasRuntime(Runtime):
     reference_only = True
 
     def activate_impl(self, artifact: Artifact) -> None:
-        from convcheck.zoo.base import materialize
+        from convcheck.model_spec import materialize
         from convcheck.zoo.keras_init import quiet_tensorflow
 
         quiet_tensorflow()

@@ -21,7 +21,7 @@ import numpy as np
 
 from convcheck.requirements import LITERT
 from convcheck.types import Artifact, Format, Target
-from convcheck.validate.runtimes.base import Runtime
+from convcheck.runtime import Runtime
 
 
 class LitertRuntime(Runtime):

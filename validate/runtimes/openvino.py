@@ -8,7 +8,7 @@ import numpy as np
 
 from convcheck.requirements import OPENVINO
 from convcheck.types import Artifact, Format
-from convcheck.validate.runtimes.base import Runtime
+from convcheck.runtime import Runtime
 
 
 class OpenvinoRuntime(Runtime):

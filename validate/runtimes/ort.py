@@ -9,7 +9,7 @@ import numpy as np
 from convcheck.errors import CellFailure
 from convcheck.requirements import ONNX, ORT
 from convcheck.types import Artifact, Format, Status
-from convcheck.validate.runtimes.base import Runtime
+from convcheck.runtime import Runtime
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 

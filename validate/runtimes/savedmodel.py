@@ -12,7 +12,7 @@ import numpy as np
 
 from convcheck.requirements import TENSORFLOW
 from convcheck.types import Artifact, Format
-from convcheck.validate.runtimes.base import Runtime
+from convcheck.runtime import Runtime
 
 
 class SavedModelRuntime(Runtime):

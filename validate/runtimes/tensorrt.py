@@ -20,7 +20,7 @@ import numpy as np
 
 from convcheck.requirements import POLYGRAPHY, TENSORRT
 from convcheck.types import Artifact, Format
-from convcheck.validate.runtimes.base import Runtime
+from convcheck.runtime import Runtime
 
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from convcheck.errors import CellFailure
 from convcheck.requirements import TORCH
 from convcheck.types import Artifact, Format, Status
-from convcheck.validate.runtimes.base import Runtime
+from convcheck.runtime import Runtime
 
 
 class TorchRuntime(Runtime):
@@ -26,7 +26,7 @@ class TorchRuntime(Runtime):
     def activate_impl(self, artifact: Artifact) -> None:
         import torch
 
-        from convcheck.zoo.base import materialize
+        from convcheck.model_spec import materialize
 
         if self.threads:
             torch.set_num_threads(self.threads)

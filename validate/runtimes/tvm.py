@@ -18,7 +18,7 @@ import numpy as np
 from convcheck.requirements import TVM
 from convcheck.environment import physical_cores  # noqa: F401 - re-exported for the TVM hop
 from convcheck.types import Artifact, Format
-from convcheck.validate.runtimes.base import Runtime
+from convcheck.runtime import Runtime
 
 #: The user's own setting, read before any activate() overwrites the variable for its cell.
 _USER_THREADS = os.environ.get("TVM_NUM_THREADS")

@@ -28,7 +28,7 @@ class ConvertContext:
     """What a hop gets besides its input artifact: the model's declared inputs and a folder to write in."""
 
     workdir: Path
-    input_specs: list[Any]  # list[convcheck.zoo.base.InputSpec]
+    input_specs: list[Any]  # list[convcheck.model_spec.InputSpec]
     output_names: list[str]
     example_feeds: dict[str, Any]  # name -> numpy array, one representative batch
     target: Target = field(default_factory=lambda: Target("?"))  # the cell's runtime, device, precision
