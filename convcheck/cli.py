@@ -213,10 +213,10 @@ def _tolerance(atol: Optional[float], rtol: Optional[float]) -> Optional[dict]:
 def _engine(executor: str, jobs: Optional[int], timeout: float, memory_limit: Optional[float], no_cache: bool,
             retry_failed: bool, resume: Optional[str], ray_address: Optional[str] = None,
             dry_run: bool = False, max_artifact_mb: float | None = None) -> dict:
-    from convcheck.executor import EXECUTORS
+    from convcheck.executors import executor_names
 
-    if executor not in EXECUTORS:
-        raise ConvcheckError(f"unknown --executor {executor!r}: use {' or '.join(EXECUTORS)}")
+    if executor not in executor_names():
+        raise ConvcheckError(f"unknown --executor {executor!r}: use {' or '.join(executor_names())}")
     if ray_address and executor != "ray":
         raise ConvcheckError("--ray-address goes with --executor ray")
     return {"executor": executor, "jobs": jobs, "timeout": timeout, "memory_limit": memory_limit,
@@ -394,7 +394,7 @@ def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precisi
             progress.update(task, advance=1, failing=failing)
 
         from convcheck.cache import CellCache
-        from convcheck.executor import Limits, make_executor
+        from convcheck.executors import Limits, make_executor
 
         executor = make_executor(engine.get("executor", "inline"), settings, engine.get("jobs"),
                                  Limits(engine.get("timeout", 1800.0), engine.get("memory_limit")),

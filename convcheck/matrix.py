@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from convcheck.cache import CellCache, cell_key
-from convcheck.executor import InlineExecutor
+from convcheck.executors.inline import InlineExecutor
 from convcheck.plan import PlannedCell, RunSettings
 from convcheck.results import new_run, now_iso, summarize, write_json_atomic
 from convcheck.types import Status
@@ -26,7 +26,7 @@ def run_cells(
     resume: bool = False,
     invocation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run every planned cell (in this process unless an executor is given: convcheck.executor);
+    """Run every planned cell (in this process unless an executor is given: convcheck.executors);
     results.json is rewritten (atomically) after each one."""
     distributions = sorted({req.distribution for c in cells for req in c.route.requires})
     run_settings = {

@@ -7,7 +7,6 @@ and routes that share a prefix share its artifact (one ONNX export feeds every O
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 import traceback
@@ -23,27 +22,16 @@ from convcheck.converter import ConvertContext
 from convcheck.environment import module_present
 from convcheck.errors import CellFailure
 from convcheck.failures import classify, first_line
-from convcheck.registry import converters, runtimes
 from convcheck.cells import detail_lines, internal_error_fields, new_cell
-from convcheck.plan import RunSettings
-from convcheck.routes import Route
-from convcheck.types import Artifact, Format, Status, Target
-from convcheck.validate import parity as parity_mod
-from convcheck.validate.latency import LatencyConfig, measure
+from convcheck.compare import compare_outputs
 from convcheck.model_spec import ModelSpec
-
-
-@dataclass
-class Reference:
-    runtime: str
-    feeds: list[dict[str, np.ndarray]]
-    outputs: list[dict[str, np.ndarray]]
-    seconds: float
-    vacuous: dict[str, str]  # output name -> why it carries no signal
-    #: How far the fp32 reference is from the source run in float64, per output (None: cannot run fp64).
-    noise_floor: dict[str, Any] | None = None
-    #: Why the reference is not the default one (ONNX Runtime refused the model: the ONNX evaluator ran).
-    note: str | None = None
+from convcheck.plan import RunSettings
+from convcheck.reference import Reference, compute_reference, source_artifact
+from convcheck.registry import converters, runtimes
+from convcheck.routes import Route
+from convcheck.tolerance import Tolerance
+from convcheck.types import Artifact, Format, Status, Target
+from convcheck.validate.latency import measure
 
 
 @dataclass
@@ -75,7 +63,7 @@ class CellRunner:
         if key not in self._references:
             self.on_stage(dag.reference_task(spec.name, source.value), "reference")
             try:
-                self._references[key] = self._compute_reference(spec, source)
+                self._references[key] = compute_reference(self.settings, spec, source)
             except Exception as exc:  # noqa: BLE001 - the model itself failed: data, not a crash
                 self._references[key] = classify(exc, "reference")
         ref = self._references[key]
@@ -83,116 +71,8 @@ class CellRunner:
             raise ref
         return ref
 
-    def _compute_reference(self, spec: ModelSpec, source: Format) -> Reference:
-        started = time.perf_counter()
-        name = self.settings.reference_runtime(source)
-        count = spec.sample_count(self.settings.samples)
-        feeds = [spec.feeds(seed, fmt=source, size=self.settings.size) for seed in range(count)]
-        note = None
-        try:
-            outputs, probe = self._reference_outputs(name, spec, source, feeds)
-        except _ReferenceUnavailable as refused:  # only this reference runtime cannot load the model
-            fallback = REFERENCE_FALLBACKS.get(name)
-            if fallback is None:
-                raise refused.cause from None
-            note = (f"the reference is {fallback}, not {name}: {name} could not load the model "
-                    f"({first_line(refused.cause)})")
-            name = fallback
-            outputs, probe = self._reference_outputs(name, spec, source, feeds)
-        vacuous: dict[str, str] = {}
-        for out in spec.outputs:
-            if any(out not in o for o in outputs):
-                raise CellFailure(Status.RUNTIME_ERROR.value,
-                                  f"the reference ({name}) returned no output {out!r} (got {sorted(outputs[0])})",
-                                  "reference")
-            # Judged over every sample together: an output constant within one sample may still
-            # follow its input (Greater(x, 0) on three values), and one that ignores its input
-            # entirely is caught even with one sample (the perturbed probe).
-            values = [o[out] for o in outputs] + ([probe[out]] if probe is not None and out in probe else [])
-            problem = parity_mod.signal_problem(values)
-            if problem:
-                vacuous[out] = problem
-            elif len(values) > 1 and all(_same(values[0], v) for v in values[1:]):
-                vacuous[out] = ("the reference output does not change with the input" if len(outputs) > 1 else
-                                "the reference output does not change when the input is perturbed")
-        noise_floor = self._noise_floor(spec, source, name, feeds, outputs)
-        return Reference(name, feeds, outputs, time.perf_counter() - started, vacuous, noise_floor, note)
-
-    def _reference_outputs(self, name: str, spec: ModelSpec, source: Format, feeds: list[dict[str, np.ndarray]]
-                           ) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray] | None]:
-        """The reference's outputs on every sample, and on a perturbed copy of the first when there is
-        one sample only (does the output depend on the input at all?)."""
-        runtime = runtimes.get(name)(Target(name), self.settings.threads)
-        try:
-            runtime.activate(self.source_artifact(spec, source))
-        except Exception as exc:  # noqa: BLE001 - a fallback reference may load it (REFERENCE_FALLBACKS)
-            raise _ReferenceUnavailable(exc) from exc
-        try:
-            outputs = [runtime.infer(f) for f in feeds]
-            probe = None
-            if len(feeds) == 1:
-                perturbed = perturb(feeds[0], spec, source, self.settings.size)
-                if perturbed is not None:
-                    try:
-                        probe = runtime.infer(perturbed)
-                    except Exception:  # noqa: BLE001 - the probe is evidence only where the model accepts it
-                        probe = None
-        finally:
-            runtime.deactivate()
-        return outputs, probe
-
-    def _noise_floor(self, spec: ModelSpec, source: Format, name: str, feeds: list[dict[str, np.ndarray]],
-                     outputs: list[dict[str, np.ndarray]]) -> dict[str, Any] | None:
-        """The fp32 reference against the same source run in float64 (or, where the source has no
-        float64 mode, against another implementation of the same format): the error the source
-        framework itself makes, which no route is blamed for. None when the reference runtime has no
-        such mode; {"error": ...} when it has one that failed: a floor never measured is never shown."""
-        runtime_cls = runtimes.get(name)
-        # A runtime offers either a float64 mode, or another implementation of its format to measure
-        # against (`noise_floor_runtime`: LiteRT's optimised kernels beside its reference kernels).
-        alternative = getattr(runtime_cls, "noise_floor_runtime", None)
-        if alternative is None and "fp64" not in runtime_cls.precisions:  # type: ignore[attr-defined]
-            return None
-        label = getattr(runtime_cls, "noise_floor_label", f"{name} float64")
-        started = time.perf_counter()
-        try:
-            runtime = (alternative(self.settings.threads) if alternative is not None
-                       else runtime_cls(Target(name, "cpu", "fp64"), self.settings.threads))
-            runtime.activate(self.source_artifact(spec, source))
-            try:
-                exact = [runtime.infer(f) for f in feeds]
-            finally:
-                runtime.deactivate()
-        except Exception as exc:  # noqa: BLE001 - a model that will not run in float64 has no floor
-            return {"reference": label, "error": first_line(exc)}
-        per_output = {}
-        for out in spec.outputs:
-            pairs = [(o[out], e.get(out)) for o, e in zip(outputs, exact)]
-            if not pairs or any(e is None for _, e in pairs) or pairs[0][0].dtype.kind != "f":
-                continue
-            if any(np.shape(o) != np.shape(e) for o, e in pairs):
-                continue
-            # Every sample's finite positions together, judged by parity's own statistics (scale-relative
-            # max_rel, an SNR that cannot overflow on 1e200-sized data).
-            o64 = np.concatenate([o.astype(np.float64).ravel() for o, _ in pairs])
-            e64 = np.concatenate([np.asarray(e).astype(np.float64).ravel() for _, e in pairs])
-            both = np.isfinite(o64) & np.isfinite(e64)
-            d, e64 = np.abs(o64[both] - e64[both]), e64[both]
-            scale = float(np.abs(e64).max()) if e64.size else 0.0
-            rel_eps = max(parity_mod.REL_EPS * scale, np.finfo(np.float64).tiny)
-            snr = parity_mod.snr_db(e64, d) if d.size else math.inf
-            per_output[out] = {"max_abs": float(d.max()) if d.size else 0.0,
-                               "max_rel": float((d / (np.abs(e64) + rel_eps)).max()) if d.size else 0.0,
-                               "snr_db": snr if math.isfinite(snr) else None}
-        worst = max((v["max_abs"] for v in per_output.values()), default=0.0)
-        return {"reference": label, "max_abs": worst, "per_output": per_output,
-                "seconds": time.perf_counter() - started}
-
     def source_artifact(self, spec: ModelSpec, source: Format) -> Artifact:
-        art = spec.source_artifact(source, self.settings.size)
-        art.metadata["input_names"] = [i.name for i in spec.inputs_for(source, self.settings.size)]
-        art.metadata["output_names"] = list(spec.outputs)
-        return art
+        return source_artifact(self.settings, spec, source)
 
     def convert(self, spec: ModelSpec, route: Route, target: Target, hops: int | None = None) -> _Converted:
         """The artifact after the first `hops` hops of `route` (all by default), reusing converted prefixes.
@@ -492,7 +372,7 @@ class CellRunner:
         from convcheck.model_spec import materialize
 
         applied = cell["parity"]["tolerance"]
-        tol = parity_mod.Tolerance(applied["atol"], applied["rtol"], applied.get("check", "elementwise"),
+        tol = Tolerance(applied["atol"], applied["rtol"], applied.get("check", "elementwise"),
                                    applied.get("min_snr_db"), applied.get("atol_rel") or 0.0,
                                    applied.get("negligible"))
         feeds = ref.feeds[cell["parity"].get("worst_sample") or 0]
@@ -546,121 +426,6 @@ class CellRunner:
         cell["status"] = Status.PASS.value
 
 
-class _ReferenceUnavailable(Exception):
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-
-
-#: Where the default reference runtime cannot load a model, the one that computes it instead (and says so):
-#: ONNX Runtime runs opset 7 and later only; the ONNX spec's own evaluator runs every opset.
-REFERENCE_FALLBACKS: dict[str, str] = {"ort_reference": "onnx_reference"}
-
-
-def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    """Equal, NaNs included (an output that is NaN at the same places in both did not change)."""
-    if a.shape != b.shape:
-        return False
-    if a.dtype.kind in "fc" and b.dtype.kind in "fc":
-        return bool(np.array_equal(a, b, equal_nan=True))
-    return bool(np.array_equal(a, b))
-
-
-def perturb(feeds: dict[str, np.ndarray], spec: ModelSpec, source: Format, size: str) -> dict[str, np.ndarray] | None:
-    """A copy of one sample that differs from it, for the input-dependence probe: a fresh seeded draw
-    for generated inputs; for the user's own data, float inputs plus 5% of their spread in noise and
-    integer/boolean/string inputs shuffled (their values stay valid indices). None when no input can
-    be changed (every value the same)."""
-    rng = np.random.default_rng(12345)
-    if not spec.given_feeds:
-        return spec.feeds(10_007, fmt=source, size=size)
-    out: dict[str, np.ndarray] = {}
-    changed = False
-    for name, x in feeds.items():
-        x = np.asarray(x)
-        if x.dtype.kind == "f" and x.size:
-            finite = x[np.isfinite(x)].astype(np.float64)
-            spread = float(finite.std()) if finite.size > 1 else 0.0
-            step = 0.05 * (spread or float(np.abs(finite).mean() if finite.size else 0.0) or 1.0)
-            y = (x.astype(np.float64) + rng.normal(0.0, step, size=x.shape)).astype(x.dtype)
-        elif x.size > 1:
-            y = rng.permutation(x.ravel()).reshape(x.shape)
-        else:
-            y = x
-        changed = changed or not _same(x, y)
-        out[name] = y
-    return out if changed else None
-
-
-def compare_outputs(spec: ModelSpec, actual: list[dict[str, np.ndarray]], expected: list[dict[str, np.ndarray]],
-                    precision: str, noise_floor: dict[str, Any] | None = None,
-                    override: dict[str, float] | None = None) -> dict[str, Any]:
-    """The cell's `parity` object over every sample; a missing output is a mismatch.
-
-    The tolerance, per output: the precision's profile (convcheck/data/tolerances.json), then the
-    model's own override for that output (declared next to the model, with its reason), then for an
-    elementwise check atol raised to `noise_floor_factor` x the source's own fp32-vs-fp64 error; a
-    `--atol/--rtol` override replaces all of it. A model that itself computes in lower precision (a
-    user's int8 .tflite) is judged at its own precision's profile on every route: the error it brings
-    is not the route's."""
-    precision = _looser(precision, spec.precision)
-    base = parity_mod.Tolerance.for_precision(precision)
-    factor = parity_mod.PROFILES[precision].get("noise_floor_factor")
-    model_overrides = spec.tolerances.get(precision, {})
-    floors = (noise_floor or {}).get("per_output", {})
-    per_output_tol: dict[str, parity_mod.Tolerance] = {}
-    raised: dict[str, float] = {}
-    lowered: dict[str, float] = {}
-    for name in spec.outputs:
-        if override:
-            per_output_tol[name] = parity_mod.Tolerance(override["atol"], override["rtol"], "elementwise")
-            continue
-        tol = parity_mod.Tolerance(**{**vars(base), **model_overrides.get(name, {})})
-        floor = floors.get(name) or {}
-        if factor and floor.get("max_abs") is not None:
-            # The route is not blamed for the error the source framework makes against float64.
-            if tol.check == "elementwise" and factor * floor["max_abs"] > tol.atol:
-                tol.atol = factor * floor["max_abs"]
-                raised[name] = tol.atol
-            if tol.check == "snr" and factor * floor["max_abs"] > (tol.negligible or 0.0):
-                tol.negligible = factor * floor["max_abs"]
-                raised[name] = tol.negligible
-            floor_snr = floor.get("snr_db")
-            if tol.check == "elementwise" and tol.min_snr_db is not None and floor_snr is not None:
-                allowed = floor_snr - 20 * math.log10(factor)
-                if allowed < tol.min_snr_db:
-                    tol.min_snr_db = allowed
-                    lowered[name] = allowed
-        per_output_tol[name] = tol
-    scales = {n: parity_mod.output_scale([w[n] for w in expected if n in w]) for n in spec.outputs}
-    per_sample = []
-    for got, want in zip(actual, expected):
-        missing = [n for n in spec.outputs if n not in got]
-        if missing:
-            raise CellFailure(Status.MISMATCH.value,
-                              f"output(s) {missing} missing; the runtime returned {sorted(got)}", "compare")
-        per_sample.append({n: parity_mod.compare_arrays(got[n], want[n], per_output_tol[n], spec.task == "classifier",
-                                                        scales[n]) for n in spec.outputs})
-    parity = parity_mod.summarize(per_sample, base if not override else next(iter(per_output_tol.values())))
-    parity["tolerance"]["profile"] = "--atol/--rtol" if override else precision
-    # The bound each output was actually held to (atol_eff follows its scale).
-    parity["tolerance"]["per_output"] = {n: {**vars(t), "scale": scales[n],
-                                             "atol_effective": t.effective_atol(scales[n])}
-                                         for n, t in per_output_tol.items()}
-    if raised:
-        parity["tolerance"]["raised_by_noise_floor"] = raised
-    if lowered:
-        parity["tolerance"]["snr_lowered_by_noise_floor"] = lowered
-    # Where the source's own fp32 error against float64 reaches a tenth of the output's scale, the fp32
-    # reference is itself unreliable on these inputs: the widened bound is stated, never silent.
-    shaky = [n for n in spec.outputs if (floors.get(n) or {}).get("max_abs") is not None and scales[n]
-             and floors[n]["max_abs"] >= 0.1 * scales[n]]
-    if shaky and not override:
-        parity["tolerance"]["ill_conditioned"] = shaky
-    parity["noise_floor"] = noise_floor
-    return parity
-
-
 def _batch_of(feeds: dict[str, np.ndarray]) -> int | None:
     first = next(iter(feeds.values()), None)
     return int(first.shape[0]) if first is not None and first.ndim else None
@@ -696,13 +461,3 @@ def _memory_after(target: Target) -> dict[str, Any]:
         if torch.cuda.is_available():
             found["gpu_peak"] = torch.cuda.max_memory_allocated() / 2**20
     return found
-
-
-def _looser(precision: str, model_precision: str) -> str:
-    from convcheck.types import PRECISIONS  # ordered from the strictest tolerance to the loosest
-
-    if model_precision in PRECISIONS and PRECISIONS.index(model_precision) > PRECISIONS.index(precision):
-        return model_precision
-    return precision
-
-

@@ -4,7 +4,7 @@ Built-in entries are lazy dotted paths ("convcheck.convert.onnx_from_torch:OnnxF
 module is imported on first use. Converter and runtime modules import their heavy framework only
 inside `convert()` / `activate()`, so loading the *class* (to read its hop name, formats and
 requirements) costs nothing. Third-party plugins register through the entry-point groups
-`convcheck.converters`, `convcheck.runtimes` and `convcheck.models`.
+`convcheck.converters`, `convcheck.runtimes`, `convcheck.executors` and `convcheck.models`.
 """
 
 from __future__ import annotations
@@ -147,6 +147,11 @@ runtimes.register("savedmodel", "convcheck.validate.runtimes.savedmodel:SavedMod
 runtimes.register("tflite_reference", "convcheck.validate.runtimes.litert:LitertReferenceRuntime")
 runtimes.register("coreml", "convcheck.validate.runtimes.coreml:CoremlRuntime")
 runtimes.register("tensorrt", "convcheck.validate.runtimes.tensorrt:TensorrtRuntime")
+
+executors: Registry[type] = Registry("executor", "convcheck.executors", "convcheck matrix --help")
+executors.register("local", "convcheck.executors.local:LocalExecutor")
+executors.register("inline", "convcheck.executors.inline:InlineExecutor")
+executors.register("ray", "convcheck.executors.ray_cluster:RayExecutor")
 
 models: Registry[object] = Registry("model", "convcheck.models", "convcheck models")
 models.register("mlp_tabular", "convcheck.zoo.mlp_tabular:SPEC")

@@ -24,6 +24,9 @@ class Runtime:
     #: A runtime that only computes references (PyTorch eager on CPU, ORT with optimisations off)
     #: never ends a route.
     reference_only: ClassVar[bool] = False
+    #: Ray resources a cell of this runtime needs where the cluster offers them (Core ML: a node started
+    #: with `--resources='{"macos": 1}'`); a CUDA device asks for a GPU on its own.
+    placement: ClassVar[dict[str, float]] = {}
 
     @classmethod
     def host_unsupported(cls) -> str | None:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from convcheck.types import Format
-from convcheck.validate.parity import Tolerance
+from convcheck.tolerance import Tolerance
 
 #: Runtimes that can run an ONNX graph exposing named intermediate tensors -> their candidate factory.
 _ONNX_CANDIDATES: dict[str, str] = {

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from convcheck.validate.parity import Tolerance
+from convcheck.tolerance import Tolerance
 
 METHOD_EXPORT = "export: torch module outputs vs ONNX node outputs (ORT, optimisations off)"
 METHOD_RUNTIME = "runtime: ONNX node outputs, reference ORT CPU (optimisations off) vs candidate"

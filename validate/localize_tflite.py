@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from convcheck.validate.parity import Tolerance, compare_arrays
+from convcheck.tolerance import Tolerance
+from convcheck.validate.parity import compare_arrays
 
 METHOD = "tflite: Keras layer outputs vs interpreter tensors (preserve_all_tensors)"
 #: Layers per Keras probe model: one probe call holds this many layer outputs at once, so memory is

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from convcheck.tolerance import PROFILES, TOLERANCES, Tolerance  # noqa: F401 - the policy parity applies
+from convcheck.tolerance import Tolerance
 
 #: max_rel divides by |r| + REL_EPS x the output's peak |r|, so that zeros in the reference do not make
 #: it infinite. Relative to the output's scale: an absolute epsilon (it was 1e-6) hid a 100% error on

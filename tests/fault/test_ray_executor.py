@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from convcheck.environment import physical_cores
-from convcheck.executor import Limits, LocalExecutor
+from convcheck.executors import Limits
+from convcheck.executors.local import LocalExecutor
 from convcheck.matrix import run_cells
 from convcheck.plan import plan
 from convcheck.plan import RunSettings
@@ -45,7 +46,7 @@ def _comparable(results: dict) -> list[dict]:
 
 
 def test_ray_gives_the_local_results_and_isolates_a_crash(segv_route, tmp_path):
-    from convcheck.ray_executor import RayExecutor
+    from convcheck.executors.ray_cluster import RayExecutor
 
     specs = [models.get("mlp_tabular"), models.get("cnn_small")]
     cells = plan(specs, select_routes(ROUTES), ["cpu"], ["fp32"])

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from convcheck.executor import Limits, LocalExecutor
+from convcheck.executors import Limits
+from convcheck.executors.local import LocalExecutor
 from convcheck.matrix import exit_code, run_cells
 from convcheck.plan import plan
 from convcheck.plan import RunSettings

@@ -24,7 +24,7 @@ if not all(module_present(m) for m in ("coremltools", "torch", "tensorflow")):
 
 from convcheck.matrix import run_cells  # noqa: E402
 from convcheck.plan import plan  # noqa: E402
-from convcheck.pipeline import Reference  # noqa: E402
+from convcheck.reference import Reference  # noqa: E402
 from convcheck.plan import RunSettings  # noqa: E402
 from convcheck.registry import models  # noqa: E402
 from convcheck.routes import enumerate_routes, select_routes  # noqa: E402

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from convcheck.validate.parity import Tolerance
+from convcheck.tolerance import Tolerance
 
 pytest.importorskip("torch")
 pytest.importorskip("onnx")

@@ -18,7 +18,7 @@ pytest.importorskip("ai_edge_litert")
 from convcheck.registry import models  # noqa: E402
 from convcheck.types import Format  # noqa: E402
 from convcheck.validate.localize_tflite import localize_tflite  # noqa: E402
-from convcheck.validate.parity import Tolerance  # noqa: E402
+from convcheck.tolerance import Tolerance  # noqa: E402
 
 TOL = Tolerance.for_precision("fp32")
 #: What "within fp32 rounding" means for these unit-scale layers (the profile's bound is relative to

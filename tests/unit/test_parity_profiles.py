@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from convcheck.pipeline import compare_outputs
-from convcheck.validate.parity import PROFILES, Tolerance, compare_arrays
+from convcheck.compare import compare_outputs
+from convcheck.tolerance import PROFILES, Tolerance
+from convcheck.validate.parity import compare_arrays
 from convcheck.model_spec import InputSpec, ModelSpec
 
 

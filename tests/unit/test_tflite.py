@@ -18,7 +18,7 @@ from convcheck.registry import converters, models, runtimes  # noqa: E402
 from convcheck.routes import enumerate_routes, select_routes  # noqa: E402
 from convcheck.types import Artifact, Format, Target  # noqa: E402
 from convcheck.validate.latency import LatencyConfig  # noqa: E402
-from convcheck.validate.parity import TOLERANCES  # noqa: E402
+from convcheck.tolerance import TOLERANCES  # noqa: E402
 from tests.fakes.keras_models import LSTM_SPEC, LSTM_UNROLLED_SPEC, MULTI_IO_SPEC  # noqa: E402
 
 FAST = LatencyConfig(warmup_iters=1, warmup_seconds=0.0, min_iters=3, min_seconds=0.0)

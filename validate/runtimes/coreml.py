@@ -50,6 +50,7 @@ class CoremlRuntime(Runtime):
     precisions = ("fp32", "fp16")
     requires = (COREMLTOOLS,)
     summary = "Core ML mlprogram on the CPU (macOS only; elsewhere a static check of the package)"
+    placement = {"macos": 1.0}
 
     @classmethod
     def host_unsupported(cls) -> str | None:

@@ -1,4 +1,4 @@
-"""The Ray executor: the same cell groups as the local executor, as tasks on a Ray cluster.
+"""`ray`: the same cell groups as the local executor (convcheck.executors.base), as tasks on a Ray cluster.
 
 `--executor ray --ray-address ADDR` joins an existing cluster; without an address a local Ray
 instance is started for the run and stopped after it. Each (model, source) group is one Ray
@@ -23,47 +23,36 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from convcheck.errors import ConvcheckError
-from convcheck.cells import failed_cell, upstream_failed_cell
-from convcheck.executor import Limits, family_of
+from convcheck.executors.base import (Executor, Finished, Group, Limits, died_in, group_cells, portable_registries,
+                                      serve_cells, split_downstream)
 from convcheck.types import Status
 
 if TYPE_CHECKING:
     from convcheck.plan import PlannedCell, RunSettings
 
 
-def _run_group(settings: "RunSettings", registries: dict[str, dict[str, object]],
-               group: list[tuple[int, "PlannedCell"]], group_id: int, stages: Any) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Runs on a Ray worker: the group's cells in order, one CellRunner (shared references/exports)."""
-    from convcheck import registry
-    from convcheck.executor import run_planned
-    from convcheck.pipeline import CellRunner
+def _run_group(settings: "RunSettings", registries: dict[str, dict[str, object]], group: Group, group_id: int,
+               stages: Any) -> Iterator[Finished]:
+    """Runs on a Ray worker: the group's cells in order (convcheck.executors.base.serve_cells)."""
+    def report(index: int, task: str, stage: str) -> None:
+        try:  # synchronous: the driver knows the stage before the stage can kill this worker
+            stages.put_nowait((group_id, index, task, stage))
+        except Exception:  # noqa: BLE001 - a lost report costs precision in a post-mortem, not the cell
+            pass
 
-    for kind, entries in registries.items():
-        getattr(registry, kind).adopt(entries)
-    runner = CellRunner(settings)
-    for index, planned in group:
-        def report(task: str, stage: str, index: int = index) -> None:
-            try:  # synchronous: the driver knows the stage before the stage can kill this worker
-                stages.put_nowait((group_id, index, task, stage))
-            except Exception:  # noqa: BLE001 - a lost report costs precision in a post-mortem, not the cell
-                pass
-
-        runner.on_stage = report
-        yield index, run_planned(runner, planned)
+    yield from serve_cells(settings, registries, group, report)
 
 
-class RayExecutor:
-    def __init__(self, settings: "RunSettings", address: str | None = None, limits: Limits | None = None) -> None:
-        from convcheck import registry
-
+class RayExecutor(Executor):
+    def __init__(self, settings: "RunSettings", jobs: int | None = None, limits: Limits | None = None,
+                 address: str | None = None) -> None:
+        super().__init__(settings, jobs, limits, address)
         try:
             import ray
         except ImportError:
             raise ConvcheckError("--executor ray needs Ray: pip install 'convcheck[ray]'") from None
         self.ray = ray
-        self.settings = settings
-        self.limits = limits or Limits()
-        self.registries = {kind: getattr(registry, kind).portable() for kind in ("converters", "runtimes", "models")}
+        self.registries = portable_registries()
         self.started_here = not ray.is_initialized() and address is None
         if not ray.is_initialized():
             try:
@@ -73,10 +62,7 @@ class RayExecutor:
             except ConnectionError as exc:
                 raise ConvcheckError(f"--ray-address {address}: cannot connect ({exc})") from None
 
-    def run(self, cells: list["PlannedCell"], on_start: Callable[[int], None]) -> Iterator[tuple[int, dict[str, Any]]]:
-        groups: dict[tuple[str, str], list[tuple[int, Any]]] = {}
-        for index, planned in enumerate(cells):
-            groups.setdefault((planned.spec.name, family_of(planned)), []).append((index, planned))
+    def run(self, cells: list["PlannedCell"], on_start: Callable[[int], None]) -> Iterator[Finished]:
         from ray.util.queue import Queue
 
         remote = self.ray.remote(_run_group)
@@ -84,7 +70,7 @@ class RayExecutor:
         running: dict[Any, dict[str, Any]] = {}  # generator ref -> {"rest": [...], "since", "id", "stage"}
         by_id: dict[int, dict[str, Any]] = {}
 
-        def submit(group: list[tuple[int, Any]]) -> None:
+        def submit(group: Group) -> None:
             options = self._placement(group)
             group_id = len(by_id)
             gen = remote.options(num_returns="streaming", max_retries=0, **options).remote(
@@ -98,7 +84,7 @@ class RayExecutor:
                 by_id[group_id]["stage"] = (index, task, stage)
 
         try:
-            for group in groups.values():
+            for group in group_cells(cells):
                 submit(group)
             while running:
                 for gen, state in list(running.items()):
@@ -130,7 +116,7 @@ class RayExecutor:
                             submit([single])
                         continue
                     (index, planned), = state["rest"]
-                    yield index, failed_cell(planned, self.settings.size, status, message)
+                    yield index, died_in(planned, self.settings.size, status, message, None)
                 time.sleep(0.05)
         finally:
             for gen in running:
@@ -139,11 +125,10 @@ class RayExecutor:
                 self.ray.shutdown()
 
     def _post_mortem(self, state: dict[str, Any], status: Status, message: str,
-                     submit: Callable[[list[tuple[int, Any]]], None]) -> Iterator[tuple[int, dict[str, Any]]]:
+                     submit: Callable[[Group], None]) -> Iterator[Finished]:
         """The task died in a known stage: that cell fails there, the cells needing the same shared task
-        are upstream_failed, and the rest of the group goes on as a new task."""
-        from convcheck.dag import chain_for
-
+        are upstream_failed (convcheck.executors.base.split_downstream), and the rest of the group goes
+        on as a new task."""
         culprit, task, stage = state["stage"]
         rest = dict(state["rest"])
         victim = rest.pop(culprit, None)
@@ -151,13 +136,10 @@ class RayExecutor:
             if rest:
                 submit(sorted(rest.items()))
             return
-        yield culprit, failed_cell(victim, self.settings.size, status, f"{message} during {stage}", stage)
-        again = []
-        for index, planned in sorted(rest.items()):
-            if not task.startswith("cell:") and task in chain_for(planned.spec.name, planned.route, planned.target):
-                yield index, upstream_failed_cell(planned, self.settings.size, task, stage, victim, status, message)
-            else:
-                again.append((index, planned))
+        yield culprit, died_in(victim, self.settings.size, status, message, stage)
+        downstream, again = split_downstream(sorted(rest.items()), task, stage, victim, status, message,
+                                             self.settings.size)
+        yield from downstream
         if again:
             submit(again)
 
@@ -183,15 +165,24 @@ class RayExecutor:
                                               "the Ray task was cancelled")
         return None
 
-    def _placement(self, group: list[tuple[int, Any]]) -> dict[str, Any]:
+    def _placement(self, group: Group) -> dict[str, Any]:
         resources = self.ray.cluster_resources()
         # A cell's runtimes use settings.threads intra-op threads: reserve that many CPUs (Ray also
         # sets OMP_NUM_THREADS to num_cpus, which would otherwise change the reference's summation order).
         options: dict[str, Any] = {"num_cpus": max(1, min(self.settings.threads or 1, int(resources.get("CPU", 1))))}
         if any(p.target.device == "cuda" for _, p in group) and resources.get("GPU", 0) >= 1:
             options["num_gpus"] = 1
-        if any(p.route.runtime == "coreml" for _, p in group) and resources.get("macos", 0) >= 1:
-            options["resources"] = {"macos": 1}
+        # Where a runtime needs a kind of node (Core ML: macOS), it says so (Runtime.placement); a group asks
+        # for it when the cluster offers it, and otherwise runs anywhere (the cell then states no_device).
+        from convcheck.registry import runtimes
+
+        wanted: dict[str, float] = {}
+        for _, planned in group:
+            for resource, amount in getattr(runtimes.get(planned.route.runtime), "placement", {}).items():
+                if resources.get(resource, 0) >= amount:
+                    wanted[resource] = max(wanted.get(resource, 0), amount)
+        if wanted:
+            options["resources"] = wanted
         return options
 
 

@@ -1,21 +1,10 @@
-"""Executors: where planned cells run.
+"""`local` (the default): cells in worker processes on this machine.
 
-- `inline`: in this process, one after another (debugging: a breakpoint stops where you expect).
-- `local` (the default): in worker processes. A converter that segfaults, hangs or eats memory
-  takes down its worker, not the run: the cell becomes `crashed` (with the signal), `timeout` or
-  `oom`, the worker is replaced, and the rest of the matrix goes on.
-
-Work is handed out by model and source format: the cells of one (model, source) pair go to one
-worker in plan order, so the worker computes the reference outputs once and shares the ONNX export
-between ORT, OpenVINO, TVM and TensorRT (CellRunner's in-process sharing). Workers stay warm: a
-worker that finished its group takes the next one, preferring a group of the same framework family
-(`import tensorflow` is paid once per worker, not per cell). With `--jobs N`, N workers run at once.
-
-Each worker names the stage task of the plan's DAG it starts (convcheck.dag: the reference run, a
-conversion prefix, the cell's own load/run/benchmark). When a worker dies, the parent knows what
-killed it: the cell it was running gets crashed/timeout/oom *at that stage*, and the cells still
-waiting in its group that depend on the same shared task (the ONNX export that segfaulted) become
-`upstream_failed` at once instead of each paying for the same crash, hang or blow-up again.
+A converter that segfaults, hangs or eats memory takes down its worker, not the run: the cell
+becomes `crashed` (with the signal), `timeout` or `oom`, the worker is replaced, and the rest of the
+matrix goes on. Workers stay warm: a worker that finished its group (convcheck.executors.base) takes
+the next one, preferring a group of the same framework family (`import tensorflow` is paid once per
+worker, not per cell). With `--jobs N`, N workers run at once.
 
 A worker's stdout and stderr (native libraries write banners and backtraces straight to the file
 descriptors) go to a log file of its own, not the terminal: each cell gets the lines written while
@@ -39,61 +28,15 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from convcheck.cells import failed_cell, upstream_failed_cell
-from convcheck.errors import CellFailure, ConvcheckError
-from convcheck.failures import first_line
+from convcheck.executors.base import (Executor, Finished, Limits, default_jobs, died_in, family_of, group_cells,
+                                      portable_registries, serve_cells, split_downstream)
 from convcheck.types import Status
 
 if TYPE_CHECKING:
-    from convcheck.pipeline import CellRunner
     from convcheck.plan import PlannedCell, RunSettings
 
-EXECUTORS = ("local", "inline", "ray")
 #: How often the parent looks at its workers' memory and clocks.
 POLL_SECONDS = 0.2
-
-
-@dataclass
-class Limits:
-    """Per cell. `memory_mb` None: 80% of the machine's memory shared among the jobs."""
-
-    timeout_s: float = 1800.0  # an untuned TVM ResNet-50 cell takes ~3 min here; a hang never ends
-    memory_mb: float | None = None
-
-    def memory_for(self, jobs: int) -> float:
-        if self.memory_mb is not None:
-            return self.memory_mb
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
-        return 0.8 * total / max(jobs, 1)
-
-
-def default_jobs() -> int:
-    """What this machine can take: every runtime already uses all physical cores for one inference,
-    so parallel cells only pay where cores outnumber two per job, and each job needs ~4 GiB."""
-    from convcheck.environment import physical_cores
-
-    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return max(1, min(physical_cores() // 2, int(memory_gib // 4)))
-
-
-def run_planned(runner: "CellRunner", planned: "PlannedCell") -> dict[str, Any]:
-    """One cell, the same in every executor: run it, or record why it cannot run here (and what the
-    machine can still check about it)."""
-    from convcheck.cells import skipped_cell
-    from convcheck.routes import availability
-
-    avail = availability(planned.route, planned.target.device)
-    if avail.available:
-        return runner.run(planned.spec, planned.route, planned.target)
-    cell = skipped_cell(planned.spec.name, planned.route, planned.target, runner.settings.size,
-                        avail.status, avail.reason, avail.hint)
-    try:
-        runner.precheck(planned.spec, planned.route, planned.target, cell)
-    except CellFailure as failure:  # the source model itself failed (reference): that blocks first
-        runner.blocked_by(cell, failure, planned.route.id)
-    except Exception as exc:  # noqa: BLE001 - a static check must never take the cell down
-        cell["precheck"] = {"error": first_line(exc)}
-    return cell
 
 
 #: Lines of a worker's own output kept per cell (the rest is in the worker's log file while it runs).
@@ -112,22 +55,6 @@ def _tail(path: str, offset: int) -> tuple[list[str], int]:
     return [f"output: {ln}" for ln in lines[-LOG_TAIL_LINES:]], offset + len(data)
 
 
-Done = Callable[[int, dict[str, Any]], None]
-
-
-class InlineExecutor:
-    def __init__(self, settings: "RunSettings") -> None:
-        from convcheck.pipeline import CellRunner
-
-        self.runner = CellRunner(settings)
-
-    def run(self, cells: list["PlannedCell"], on_start: Callable[[int], None]) -> Iterator[tuple[int, dict[str, Any]]]:
-        for index, planned in enumerate(cells):
-            on_start(index)
-            yield index, run_planned(self.runner, planned)
-
-
-# -- local: worker processes --------------------------------------------------------------------------
 def _worker_main(conn: Connection, settings: "RunSettings", registries: dict[str, dict[str, object]],
                  log_path: str) -> None:
     """A worker: receives (index, planned cell) until told to stop; sends ("stage", index, task, stage)
@@ -142,20 +69,13 @@ def _worker_main(conn: Connection, settings: "RunSettings", registries: dict[str
     os.dup2(log_fd, 2)
     faulthandler.enable()  # a segfault leaves its Python traceback in the log, for the cell it killed
 
-    from convcheck import registry
-    from convcheck.pipeline import CellRunner
+    def received() -> Iterator[tuple[int, Any]]:
+        while (message := conn.recv()) is not None:
+            yield message
 
-    for kind, entries in registries.items():
-        getattr(registry, kind).adopt(entries)
-    runner = CellRunner(settings)
     offset = os.path.getsize(log_path)
-    while True:
-        message = conn.recv()
-        if message is None:
-            return
-        index, planned = message
-        runner.on_stage = lambda task, stage, i=index: conn.send(("stage", i, task, stage))
-        cell = run_planned(runner, planned)
+    for index, cell in serve_cells(settings, registries, received(),
+                                   lambda i, task, stage: conn.send(("stage", i, task, stage))):
         lines, offset = _tail(log_path, offset)
         cell["log"] = list(cell.get("log") or []) + lines
         conn.send(("done", index, cell))
@@ -174,20 +94,12 @@ class _Worker:
     task: tuple[str, str] | None = None  # (stage task id, stage) the current cell is in
 
 
-def family_of(planned: "PlannedCell") -> str:
-    """Which framework a cell's worker will have imported: its source's (torch, keras, onnx...)."""
-    return planned.route.source.value
-
-
-class LocalExecutor:
-    def __init__(self, settings: "RunSettings", jobs: int | None = None, limits: Limits | None = None) -> None:
-        from convcheck import registry
-
-        self.settings = settings
-        self.jobs = jobs or default_jobs()
-        self.limits = limits or Limits()
+class LocalExecutor(Executor):
+    def __init__(self, settings: "RunSettings", jobs: int | None = None, limits: Limits | None = None,
+                 address: str | None = None) -> None:
+        super().__init__(settings, jobs or default_jobs(), limits, address)
         self.memory_mb = self.limits.memory_for(self.jobs)
-        self.registries = {kind: getattr(registry, kind).portable() for kind in ("converters", "runtimes", "models")}
+        self.registries = portable_registries()
         # spawn: a fresh interpreter per worker. Forking a parent that has threads (rich's progress
         # bar) or an imported framework can deadlock the child.
         self.context = multiprocessing.get_context("spawn")
@@ -205,11 +117,8 @@ class LocalExecutor:
         self.workers.append(worker)
         return worker
 
-    def run(self, cells: list["PlannedCell"], on_start: Callable[[int], None]) -> Iterator[tuple[int, dict[str, Any]]]:
-        groups: dict[tuple[str, str], deque] = {}
-        for index, planned in enumerate(cells):
-            groups.setdefault((planned.spec.name, family_of(planned)), deque()).append((index, planned))
-        pending = deque(groups.values())
+    def run(self, cells: list["PlannedCell"], on_start: Callable[[int], None]) -> Iterator[Finished]:
+        pending = deque(deque(group) for group in group_cells(cells))
         try:
             while pending or any(w.current for w in self.workers):
                 self._assign(pending, on_start)
@@ -255,7 +164,7 @@ class LocalExecutor:
             worker.log_offset = 0
         worker.conn.send((index, planned))
 
-    def _collect(self, worker: _Worker, ready: bool) -> tuple[list[tuple[int, dict[str, Any]]], _Worker | None]:
+    def _collect(self, worker: _Worker, ready: bool) -> tuple[list[Finished], _Worker | None]:
         """(the cells finished, the worker that goes on with the group, or None while still working).
 
         A finished cell is the worker's answer; or, when the worker died or broke a limit, the cell it
@@ -276,28 +185,13 @@ class LocalExecutor:
         status, message = self._verdict(worker)
         if status is None:
             return [], None
-        task, stage = worker.task or ("", "worker")
+        task, stage = worker.task or ("", None)
         lines, _ = _tail(worker.log_path, worker.log_offset)
-        where = f" during {stage}" if worker.task else ""
-        finished = [(index, failed_cell(planned, self.settings.size, status, message + where, stage, lines))]
-        if task and not task.startswith("cell:"):
-            finished += self._fail_downstream(worker, task, stage, planned, status, message)
-        return finished, self._replace(worker)
-
-    def _fail_downstream(self, worker: _Worker, task: str, stage: str, victim: "PlannedCell", status: Status,
-                         message: str) -> list[tuple[int, dict[str, Any]]]:
-        """Take the cells that need `task` out of the worker's group: they are upstream_failed."""
-        from convcheck.dag import chain_for
-
-        finished, keep = [], deque()
-        for index, planned in worker.group:
-            if task in chain_for(planned.spec.name, planned.route, planned.target):
-                finished.append((index, upstream_failed_cell(planned, self.settings.size, task, stage, victim,
-                                                             status, message)))
-            else:
-                keep.append((index, planned))
-        worker.group = keep
-        return finished
+        finished = [(index, died_in(planned, self.settings.size, status, message, stage, lines))]
+        downstream, keep = split_downstream(worker.group, task, stage or "worker", planned, status, message,
+                                            self.settings.size)
+        worker.group = deque(keep)
+        return finished + downstream, self._replace(worker)
 
     def _verdict(self, worker: _Worker) -> tuple[Status | None, str]:
         process = worker.process
@@ -382,16 +276,3 @@ def _children(pid: int) -> list[int]:
             return [int(c) for c in fh.read().split()]
     except OSError:
         return []
-
-
-def make_executor(name: str, settings: "RunSettings", jobs: int | None, limits: Limits,
-                  ray_address: str | None = None) -> Any:
-    if name == "inline":
-        return InlineExecutor(settings)
-    if name == "local":
-        return LocalExecutor(settings, jobs, limits)
-    if name == "ray":
-        from convcheck.ray_executor import RayExecutor
-
-        return RayExecutor(settings, ray_address, limits)
-    raise ConvcheckError(f"unknown --executor {name!r}: use {' or '.join(EXECUTORS)}")
