@@ -61,7 +61,7 @@ def cell_key(planned: "PlannedCell", settings: "RunSettings") -> str:
     spec, route, target = planned.spec, planned.route, planned.target
     convs = [converters.get(c) for c in route.converters]
     runtime = runtimes.get(route.runtime)
-    distributions = sorted({r.distribution for r in route.requires} | {"numpy"})
+    distributions = sorted(set(route.packages) | {"numpy"})
     run_settings = {f.name: _keyable(getattr(settings, f.name)) for f in fields(settings)
                     if f.name not in SETTINGS_NOT_KEYED}
     run_settings["hop_settings"] = {k: _keyable(v) for k, v in settings.hop_settings.items()

@@ -14,28 +14,23 @@ from concurrent.futures import ThreadPoolExecutor
 from rich.console import Console
 from rich.table import Table
 
-from convcheck.environment import KNOWN_PACKAGES, devices, gpus, host, package_version
+from convcheck.environment import devices, gpus, host, known_packages, known_requirements, module_present, \
+    package_version
 
-#: distribution -> the module to import to prove it works.
-IMPORT_CHECKS: dict[str, str] = {
-    "numpy": "numpy",
-    "torch": "torch",
-    "onnx": "onnx",
-    "onnxruntime": "onnxruntime",
-    "onnxscript": "onnxscript",
-    "tensorflow-cpu": "tensorflow",
-    "tensorflow": "tensorflow",
-    "keras": "keras",
-    "tf2onnx": "tf2onnx",
-    "coremltools": "coremltools",
-    "apache-tvm": "tvm",
-    "openvino": "openvino",
-    "ai-edge-litert": "ai_edge_litert.interpreter",
-    "polygraphy": "polygraphy",
-    "tensorrt": "tensorrt",
-    "ray": "ray",
-}
 IMPORT_TIMEOUT_S = 180
+
+
+def import_checks() -> dict[str, str]:
+    """distribution -> the module to import to prove it works, from the hops' and runtimes' declared
+    requirements (Requirement.import_check, else its module). A distribution that comes with another
+    (keras beside tensorflow-cpu) is checked under its own module name where it has one."""
+    checks = {"numpy": "numpy", "ray": "ray"}
+    for req in known_requirements():
+        checks.setdefault(req.distribution, req.import_check or req.module)
+        for other in req.also:
+            own = other.replace("-", "_")
+            checks.setdefault(other, own if module_present(own) else req.import_check or req.module)
+    return checks
 
 
 def import_check(module: str) -> tuple[bool, str]:
@@ -58,10 +53,11 @@ def report(console: Console, check_imports: bool = True) -> int:
                   f"{(h['memory_bytes'] or 0) / 2**30:.1f} GiB · {h['os']} · Python {h['python']}")
     console.print(f"[bold]devices[/bold]  {', '.join(devices())}"
                   + (f"  ({'; '.join(gpus())})" if gpus() else "  (no CUDA GPU found by nvidia-smi)"))
-    versions = {d: package_version(d) for d in KNOWN_PACKAGES}
-    to_check = [d for d, v in versions.items() if v and d in IMPORT_CHECKS] if check_imports else []
+    versions = {d: package_version(d) for d in known_packages()}
+    modules = import_checks()
+    to_check = [d for d, v in versions.items() if v and d in modules] if check_imports else []
     with ThreadPoolExecutor(max_workers=4) as pool:
-        checks = dict(zip(to_check, pool.map(lambda d: import_check(IMPORT_CHECKS[d]), to_check)))
+        checks = dict(zip(to_check, pool.map(lambda d: import_check(modules[d]), to_check)))
     table = Table(title="packages")
     table.add_column("package")
     table.add_column("version")

@@ -12,12 +12,28 @@ import shutil
 import subprocess
 from typing import Any
 
-#: Distributions `doctor` reports, in the order shown.
-KNOWN_PACKAGES: tuple[str, ...] = (
-    "numpy", "torch", "onnx", "onnxruntime", "onnxscript", "tensorflow-cpu", "tensorflow", "keras",
-    "tf2onnx", "coremltools", "apache-tvm", "openvino", "ai-edge-litert", "polygraphy", "tensorrt",
-    "ray", "typer", "rich",
-)
+#: What the engine itself runs on, whatever the routes: shown by `doctor` before the routes' packages.
+ENGINE_PACKAGES: tuple[str, ...] = ("numpy",)
+#: Optional engine packages shown after them (the Ray executor, the CLI).
+ENGINE_EXTRAS: tuple[str, ...] = ("ray", "typer", "rich")
+
+
+def known_requirements() -> list[Any]:
+    """Every Requirement a registered hop or runtime declares (plugins' too), in registry order."""
+    from convcheck.registry import converters, runtimes
+
+    found: dict[Any, None] = {}
+    for registry in (converters, runtimes):
+        for _, cls in registry.items():
+            found.update(dict.fromkeys(getattr(cls, "requires", ())))
+    return list(found)
+
+
+def known_packages() -> tuple[str, ...]:
+    """The distributions `doctor` reports, in the order shown: the engine's, then every distribution
+    a registered hop or runtime declares (read from the classes, never a list kept by hand)."""
+    routes = [d for req in known_requirements() for d in req.distributions]
+    return tuple(dict.fromkeys([*ENGINE_PACKAGES, *routes, *ENGINE_EXTRAS]))
 
 
 def package_version(distribution: str) -> str | None:
@@ -35,8 +51,10 @@ def module_present(module: str) -> bool:
         return False
 
 
-def packages(distributions: tuple[str, ...] | list[str] = KNOWN_PACKAGES) -> dict[str, str]:
-    return {d: v for d in distributions if (v := package_version(d)) is not None}
+def packages(distributions: tuple[str, ...] | list[str] | None = None) -> dict[str, str]:
+    """Installed versions of `distributions` (default: every known one)."""
+    wanted = known_packages() if distributions is None else distributions
+    return {d: v for d in wanted if (v := package_version(d)) is not None}
 
 
 def _cpu_model() -> str:

@@ -28,7 +28,7 @@ def run_cells(
 ) -> dict[str, Any]:
     """Run every planned cell (in this process unless an executor is given: convcheck.executors);
     results.json is rewritten (atomically) after each one."""
-    distributions = sorted({req.distribution for c in cells for req in c.route.requires})
+    distributions = sorted({d for c in cells for d in c.route.packages})
     run_settings = {
         "models": sorted({c.spec.name for c in cells}),
         "routes": list(dict.fromkeys(c.route.id for c in cells)),

@@ -27,6 +27,10 @@ class Runtime:
     #: Ray resources a cell of this runtime needs where the cluster offers them (Core ML: a node started
     #: with `--resources='{"macos": 1}'`); a CUDA device asks for a GPU on its own.
     placement: ClassVar[dict[str, float]] = {}
+    #: Where the runtime can run an ONNX graph exposing its intermediate tensors (for localising a
+    #: mismatch node by node): the dotted path of a candidate factory `(onnx_path, feeds) -> candidate`
+    #: (convcheck.validate.localize_onnx); None: it exposes none.
+    onnx_intermediates: ClassVar[str | None] = None
 
     @classmethod
     def host_unsupported(cls) -> str | None:

@@ -6,23 +6,80 @@ import enum
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 
-class Format(str, enum.Enum):
-    """What an artifact is."""
+class Format(str):
+    """What an artifact is: a string with one interned instance per name, so `fmt is Format.ONNX` holds.
 
-    TORCH = "torch"
-    KERAS = "keras"
-    SAVEDMODEL = "savedmodel"
-    TORCHSCRIPT = "torchscript"
-    EXPORTED_PROGRAM = "exported_program"
-    ONNX = "onnx"
-    TFLITE = "tflite"
-    COREML = "coreml"
-    OPENVINO = "openvino"
-    TVM = "tvm"
-    TENSORRT = "tensorrt"
+    The built-in formats are class attributes (`Format.ONNX`); a plugin adds its own with
+    `Format.register("stablehlo")` (then `Format.STABLEHLO`, `Format("stablehlo")`). An enum cannot be
+    extended, which is why this is not one; it keeps the enum's surface (`.value`, `.name`, `Format(x)`).
+    """
+
+    _known: ClassVar[dict[str, "Format"]] = {}
+
+    def __new__(cls, value: "str | Format") -> "Format":
+        if isinstance(value, Format):
+            return value
+        try:
+            return cls._known[value]
+        except (KeyError, TypeError):
+            known = ", ".join(cls._known)
+            raise ValueError(f"{value!r} is not a known artifact format ({known}); a plugin that brings a new "
+                             "format registers it with convcheck.types.Format.register") from None
+
+    @classmethod
+    def register(cls, value: str) -> "Format":
+        """The format named `value`, created on first registration (idempotent: plugins may share one)."""
+        if value in cls._known:
+            return cls._known[value]
+        if not value or not value.replace("_", "").isalnum() or value != value.lower():
+            raise ValueError(f"format name {value!r}: use lower-case letters, digits and underscores")
+        fmt = str.__new__(cls, value)
+        cls._known[value] = fmt
+        setattr(cls, value.upper(), fmt)
+        return fmt
+
+    @classmethod
+    def all(cls) -> tuple["Format", ...]:
+        return tuple(cls._known.values())
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+    @property
+    def name(self) -> str:
+        return self.value.upper()
+
+    def __repr__(self) -> str:
+        return f"<Format.{self.name}: {self.value!r}>"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # A worker process unpickles a plugin's format before it imports the plugin: register on the way in.
+        return (Format.register, (self.value,))
+
+    # Declared for type checkers; created by register() below.
+    TORCH: ClassVar["Format"]
+    KERAS: ClassVar["Format"]
+    SAVEDMODEL: ClassVar["Format"]
+    TORCHSCRIPT: ClassVar["Format"]
+    EXPORTED_PROGRAM: ClassVar["Format"]
+    ONNX: ClassVar["Format"]
+    TFLITE: ClassVar["Format"]
+    COREML: ClassVar["Format"]
+    OPENVINO: ClassVar["Format"]
+    TVM: ClassVar["Format"]
+    TENSORRT: ClassVar["Format"]
+
+
+for _builtin in ("torch", "keras", "savedmodel", "torchscript", "exported_program", "onnx", "tflite", "coreml",
+                 "openvino", "tvm", "tensorrt"):
+    Format.register(_builtin)
 
 
 class Status(str, enum.Enum):

@@ -23,13 +23,6 @@ import numpy as np
 from convcheck.types import Format
 from convcheck.tolerance import Tolerance
 
-#: Runtimes that can run an ONNX graph exposing named intermediate tensors -> their candidate factory.
-_ONNX_CANDIDATES: dict[str, str] = {
-    "ort": "convcheck.validate.localize_onnx:ort_candidate",
-    "openvino": "convcheck.validate.localize_onnx:openvino_candidate",
-}
-
-
 def localize_cell(route_formats: tuple[Format, ...], runtime: str, record: list[dict[str, Any]],
                   load_source: Callable[[], Any], feeds: dict[str, np.ndarray], tol: Tolerance,
                   source_file: Path | None = None) -> dict[str, Any]:
@@ -53,7 +46,7 @@ def localize_cell(route_formats: tuple[Format, ...], runtime: str, record: list[
 
 def _dispatch(formats: tuple[Format, ...], runtime: str, record: list[dict[str, Any]],
               load_source: Callable[[], Any], feeds: dict[str, np.ndarray], tol: Tolerance) -> dict[str, Any]:
-    from convcheck.registry import load_dotted
+    from convcheck.registry import load_dotted, runtimes
 
     onnx_hop = next((r for r in record if r.get("format") == Format.ONNX.value and r.get("ok")), None)
     source = formats[0]
@@ -61,10 +54,12 @@ def _dispatch(formats: tuple[Format, ...], runtime: str, record: list[dict[str, 
         onnx_path = Path(onnx_hop["path"]) / onnx_hop["metadata"]["entry"]
         after_onnx = formats[formats.index(Format.ONNX) + 1:]
         runs_onnx_graph = not after_onnx or after_onnx == (Format.OPENVINO,)
-        if runtime in _ONNX_CANDIDATES and runs_onnx_graph:
+        # A runtime that can run the ONNX graph exposing named intermediates says how (Runtime.onnx_intermediates).
+        factory = getattr(runtimes.get(runtime), "onnx_intermediates", None) if runtime in runtimes else None
+        if factory and runs_onnx_graph:
             from convcheck.validate.localize_onnx import localize_runtime
 
-            candidate = load_dotted(_ONNX_CANDIDATES[runtime])(onnx_path, feeds)
+            candidate = load_dotted(factory)(onnx_path, feeds)
             found = localize_runtime(onnx_path, feeds, candidate, tol)
             if found["found"]:
                 return found

@@ -17,6 +17,7 @@ class OpenvinoRuntime(Runtime):
     devices = ("cpu",)
     precisions = ("fp32",)
     requires = (OPENVINO,)
+    onnx_intermediates = "convcheck.validate.localize_onnx:openvino_candidate"
     summary = "OpenVINO CPU plugin, latency hint, one stream"
 
     def activate_impl(self, artifact: Artifact) -> None:

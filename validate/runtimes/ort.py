@@ -20,6 +20,7 @@ class OrtRuntime(Runtime):
     devices = ("cpu", "cuda")
     precisions = ("fp32",)
     requires = (ORT,)
+    onnx_intermediates = "convcheck.validate.localize_onnx:ort_candidate"
     summary = "ONNX Runtime, all graph optimisations on (as deployed)"
     optimization = "all"
 
