@@ -50,6 +50,10 @@ class Converter:
     #: True for a hop that only starts a route from a model that comes in its source format (a user's
     #: .tflite to ONNX), never continues one (Keras -> TFLite -> ONNX when Keras -> ONNX exists).
     first_hop_only: ClassVar[bool] = False
+    #: Lock-in facts this hop/runtime brings, in reports/data/lockin.json's own shape (e.g. {"step_formats":
+    #: {"mlir": "stablehlo"}, "formats": {...}, "hop_tools": {...}, "tools": {...}}); the built-ins keep theirs
+    #: in that file, a plugin declares them here. The route contract test fails on a route without any.
+    lockin: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, options: ConvertOptions | None = None) -> None:
         self.options = options or self.options_class()

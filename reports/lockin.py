@@ -25,9 +25,27 @@ NOT_RUN = ("missing_dep", "no_device")  # could not run here: neither a success 
 NEUTRAL = 0.5  # what we say about a factor we know nothing about
 
 
+def plugin_lockin_data() -> dict:
+    """The lock-in facts registered hops and runtimes bring with them (`Converter.lockin`,
+    `Runtime.lockin`: fragments in data/lockin.json's own shape), merged in registry order. A plugin's
+    route is then scored on its facts, not counted neutral for want of them. Loading the classes
+    imports no framework (their heavy imports sit inside convert/activate)."""
+    from convcheck.registry import converters, runtimes
+
+    merged: dict = {}
+    for registry in (converters, runtimes):
+        for _, cls in registry.items():
+            fragment = getattr(cls, "lockin", None)
+            if fragment:
+                merged = _deep_merge(merged, fragment)
+    return merged
+
+
 def load_lockin_data(override: Path | None = None) -> dict:
-    """The shipped facts and weights, with a user's JSON file deep-merged over them."""
-    data = json.loads(resources.files("convcheck.reports").joinpath("data/lockin.json").read_text("utf-8"))
+    """The shipped facts and weights over the facts plugins declare, with a user's JSON file deep-merged
+    over both (the shipped file wins over a plugin: a plugin adds what the file does not know)."""
+    shipped = json.loads(resources.files("convcheck.reports").joinpath("data/lockin.json").read_text("utf-8"))
+    data = _deep_merge(plugin_lockin_data(), shipped)
     if override is None:
         return data
     where = f"--lockin-weights {override}"
