@@ -137,10 +137,9 @@ def availability(route: Route, device: str | None = None) -> Availability:
         no_device = ""
     if missing:
         names = ", ".join(dict.fromkeys(r.distribution for r in missing))
-        extras = ",".join(dict.fromkeys(r.extra for r in missing))
         reason = f"{names} not installed" + (f", and {no_device}" if no_device else "")
         notes = " ".join(dict.fromkeys(r.note for r in missing if r.note))
-        return Availability(Status.MISSING_DEP, reason, f"pip install 'convcheck[{extras}]'" + (f" ({notes})" if notes else ""))
+        return Availability(Status.MISSING_DEP, reason, install_hint(missing) + (f" ({notes})" if notes else ""))
     if no_device:
         return Availability(Status.NO_DEVICE, no_device)
     return Availability(Status.PASS)
@@ -154,6 +153,15 @@ def packages_for_route_id(route_id: str) -> tuple[str, ...]:
         # Routes through a user's converted file (`onnx/given-tflite/tflite`) are made per model.
         return ()
     return route.packages
+
+
+def install_hint(missing: list[Requirement]) -> str:
+    """`pip install 'convcheck[extra,...]'` for convcheck's own extras; a requirement without an extra (a
+    plugin's, which its own distribution installs) is named as the distribution to install."""
+    extras = ",".join(dict.fromkeys(r.extra for r in missing if r.extra))
+    plain = " ".join(dict.fromkeys(r.distribution for r in missing if not r.extra))
+    parts = ([f"pip install 'convcheck[{extras}]'"] if extras else []) + ([f"pip install {plain}"] if plain else [])
+    return " and ".join(parts)
 
 
 def select_routes(spec: str | None, device: str | None = None, given: list[Route] | None = None) -> list[Route]:

@@ -31,6 +31,10 @@ class Runtime:
     #: mismatch node by node): the dotted path of a candidate factory `(onnx_path, feeds) -> candidate`
     #: (convcheck.validate.localize_onnx); None: it exposes none.
     onnx_intermediates: ClassVar[str | None] = None
+    #: Deployment profiles (reports/data/deploy_profiles.json, `convcheck audit --deploy NAME`) that take
+    #: this runtime's routes as candidates beside the routes their patterns name: how a plugin's runtime
+    #: enters a profile without editing the shipped file.
+    deploy_profiles: ClassVar[tuple[str, ...]] = ()
     #: Lock-in facts this hop/runtime brings, in reports/data/lockin.json's own shape (e.g. {"step_formats":
     #: {"mlir": "stablehlo"}, "formats": {...}, "hop_tools": {...}, "tools": {...}}); the built-ins keep theirs
     #: in that file, a plugin declares them here. The route contract test fails on a route without any.
