@@ -1,1 +1,1 @@
-"""Renderers of results.json: terminal (rich) now; Markdown, HTML and JUnit later."""
+"""Renderers of results.json — terminal, Markdown, HTML, JUnit, the audit — and what they share (docs/reports.md)."""

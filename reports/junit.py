@@ -21,31 +21,27 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from convcheck.reports.escaping import ANSI, clip
+from convcheck.reports.status_groups import default_fail_on
 from convcheck.types import Status
+
+__all__ = ["case_name", "cell_seconds", "default_fail_on", "failure_body", "render_junit", "xml_text"]
 
 #: Attribute messages are one line and short (CI tools print them in a list); the body has the rest.
 MESSAGE_LIMIT = 300
 
-# ANSI colour/cursor sequences are removed whole, so "\x1b[31mERROR" reads "ERROR", not "[31mERROR".
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 # Everything outside XML 1.0's Char production: C0 controls but tab/LF/CR, lone surrogates (a JSON
 # "\ud800" decodes to one), U+FFFE and U+FFFF.
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def default_fail_on() -> set[str]:
-    """The statuses that make `convcheck matrix` exit 1."""
-    return {s.value for s in Status if s.is_failure}
-
-
 def xml_text(value: Any) -> str:
     """Any value as text XML 1.0 can carry."""
-    return _NOT_XML.sub("", _ANSI.sub("", "" if value is None else str(value)))
+    return _NOT_XML.sub("", ANSI.sub("", "" if value is None else str(value)))
 
 
 def _one_line(value: Any, limit: int = MESSAGE_LIMIT) -> str:
-    text = " ".join(xml_text(value).split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return clip(" ".join(xml_text(value).split()), limit)
 
 
 def case_name(cell: dict[str, Any]) -> str:

@@ -8,16 +8,13 @@ half-written report is never left where a reader (or a CI artifact upload) would
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-#: Statuses that fail a run (exit 1, JUnit <failure>) unless --fail-on says otherwise.
-def default_fail_on() -> set[str]:
-    from convcheck.types import Status
+from convcheck.reports.atomic import write_text_atomic
+from convcheck.reports.status_groups import default_fail_on
 
-    return {s.value for s in Status if s.is_failure}
+__all__ = ["default_fail_on", "parse_fail_on", "score", "write_reports"]
 
 
 def parse_fail_on(value: str | None) -> set[str]:
@@ -52,15 +49,8 @@ def score(document: dict[str, Any], lockin_weights: Path | None = None) -> dict[
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """A report file, atomically (the name `convcheck audit` imports)."""
+    write_text_atomic(path, text)
 
 
 def write_reports(document: dict[str, Any], out_dir: Path, fail_on: set[str] | None = None) -> dict[str, Path]:

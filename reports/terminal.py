@@ -8,45 +8,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from convcheck.reports.cell_view import headline, row_label
+from convcheck.reports.status_groups import STYLE, is_failure
 from convcheck.types import Status
 
-STYLE = {
-    "pass": ("✔", "green"),
-    "mismatch": ("✘", "red"),
-    "vacuous": ("∅", "yellow"),
-    "convert_error": ("✘", "red"),
-    "runtime_error": ("✘", "red"),
-    "unsupported": ("⊘", "magenta"),
-    "crashed": ("☠", "red"),
-    "timeout": ("⏱", "red"),
-    "oom": ("✘", "red"),
-    "missing_dep": ("–", "dim"),
-    "no_device": ("–", "dim"),
-    "upstream_failed": ("↑", "red"),
-    "internal_error": ("!", "bold red"),
-}
-
-
-def headline(cell: dict[str, Any]) -> str:
-    """The one figure a cell shows: p50 latency when it ran, else the error kind."""
-    lat = cell.get("latency_ms")
-    if cell["status"] == "pass" and lat:
-        return f"{lat['p50']:.3g} ms"
-    if cell["status"] == "mismatch" and cell.get("parity") and cell["parity"].get("max_abs") is not None:
-        return f"max_abs {cell['parity']['max_abs']:.2g}"
-    return cell["status"]
+__all__ = ["STYLE", "cell_text", "headline", "render", "row_label"]
 
 
 def cell_text(cell: dict[str, Any]) -> Text:
     mark, style = STYLE.get(cell["status"], ("?", "white"))
     return Text(f"{mark} {headline(cell)}", style=style)
-
-
-def row_label(cell: dict[str, Any]) -> str:
-    """A matrix row: the route, plus its target when that is not the default cpu fp32."""
-    if cell["device"] == "cpu" and cell["precision"] == "fp32":
-        return cell["route"]
-    return f"{cell['route']} [{cell['device']} {cell['precision']}]"
 
 
 def render(results: dict[str, Any], console: Console, fail_on: set[str] | None = None) -> None:
@@ -64,7 +35,7 @@ def render(results: dict[str, Any], console: Console, fail_on: set[str] | None =
     console.print(table)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(results["summary"].items()))
     console.print(f"{len(cells)} cells: {summary}")
-    failing = (lambda c: c["status"] in fail_on) if fail_on is not None else (lambda c: _is_failure(c["status"]))
+    failing = (lambda c: c["status"] in fail_on) if fail_on is not None else (lambda c: is_failure(c["status"]))
     failed = [c for c in cells if failing(c)]
     if failed:
         console.print(f"\n[bold]Failed ({len(failed)})[/bold]")
@@ -88,13 +59,6 @@ def render(results: dict[str, Any], console: Console, fail_on: set[str] | None =
 
 
 MAX_LISTED = 40
-
-
-def _is_failure(status: str) -> bool:
-    try:
-        return Status(status).is_failure
-    except ValueError:  # a status from a newer convcheck: show it rather than hide it
-        return True
 
 
 def _print_reason(console: Console, cell: dict[str, Any]) -> None:

@@ -285,3 +285,31 @@ def test_hostile_strings_are_escaped_and_json_is_strict() -> None:
         assert all(row.count("|") == rows[0].count("|") for row in rows), section
     title = md.splitlines()[0]
     assert title.startswith("# Portability audit: ") and "\n" not in title
+
+
+def test_audit_markdown_escapes_as_strongly_as_the_matrix() -> None:
+    """audit.md goes through matrix.md's escape: names holding table pipes, emphasis, HTML, code, line
+    breaks, strike-through, math, list markers, colour codes or a bidi override stay plain text."""
+    from convcheck.reports.escaping import md_escape
+
+    pytest.importorskip("markdown_it")
+    from tests.unit.test_markdown_junit import tables, to_html
+
+    model = "- 1. m|*b* <script>alert(1)</script> `x`\n~~s~~ $y$ \x1b[31mred\u202e"
+    route = "torch/a|*b*<script>x</script>`c`\nd~~e~~$f$/ort"  # still matches the profile's */ort
+    cells = [cell(route, model=model, score=10, message=model),
+             cell("torch/onnx/openvino", "mismatch", model=model, score=20, message=f"{model} | {route}"),
+             cell("torch/onnx/tvm", "missing_dep", model=model, message=f"{route}; pip install 'x[y]'")]
+    a = audit(doc(*cells), budget=10, price=0.5, traffic=10, model=model)
+    assert a["recommendation"]["primary"]["route"] == route
+    md = A.render_audit_md(a)
+    assert md.splitlines()[0] == f"# Portability audit: {md_escape(model)} → cpu-server"
+    assert md_escape(route) in md and route not in md
+    for raw in ("<script", "\x1b", "\u202e", "~~", "$y$", "`x`", "*b*", "m|"):
+        assert raw not in md, raw
+    for table in tables(md):  # every row of every table keeps its header's column count
+        assert len({len(row) for row in table}) == 1, table
+    html = to_html(md)
+    for markup in ("<script", "<em>", "<code>", "<del>", "<s>"):
+        assert markup not in html, markup
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "$y$" in html  # shown as text, not math

@@ -315,19 +315,57 @@ def test_write_html_reports_links_resolve(tmp_path, document):
         assert (tmp_path / href).is_file()
 
 
-def test_a_full_size_matrix_renders_quickly_and_completely():
+def full_size_matrix(n_models: int = 13) -> dict:
+    """A matrix of `n_models` models x 105 cells (35 routes x 3 runtimes), from build_document's cells."""
     base = build_document()
     cells = []
-    for m in range(13):
+    for m in range(n_models):
         for r in range(35):
             for template in base["cells"][:3]:
                 c = copy.deepcopy(template)
                 c["model"], c["route"] = f"model_{m}", f"torch/hop{r}/{template['route'].split('/')[-1]}"
                 cells.append(c)
-    doc = {**base, "cells": cells}
-    started = time.perf_counter()
-    page = report.render_matrix_html(doc)
-    assert time.perf_counter() - started < 5
+    return {**base, "cells": cells}
+
+
+def test_a_full_size_matrix_renders_quickly_and_completely():
+    doc = full_size_matrix()
+    cells = doc["cells"]
+
+    def render_seconds(document: dict) -> tuple[float, str]:
+        best = float("inf")
+        for _ in range(3):  # the best of three: a scheduler hiccup is not the renderer's cost
+            started = time.perf_counter()
+            page = report.render_matrix_html(document)
+            best = min(best, time.perf_counter() - started)
+        return best, page
+
+    # Timed against one model's 105 cells in this run, not a wall-clock bound: 13x the cells is at most
+    # ~13x the time (less, with the page's fixed cost), a quadratic renderer ~169x.
+    # (Figures: benchmarks/timing_figures.py)
+    one_s, _ = render_seconds(full_size_matrix(1))
+    full_s, page = render_seconds(doc)
+    assert full_s < 40 * one_s, f"13x the cells took {full_s / one_s:.0f}x as long: superlinear"
     parsed = Page(page)
     assert sum(1 for t, a in parsed.tags if t == "td" and "data-key" in a) == len(cells) == 13 * 105
     assert sum(1 for t, a in parsed.tags if t == "figure" and a.get("class") == "panel") == 13
+
+
+def test_tool_versions_are_the_routes_packages_or_all_when_none_match():
+    installed = {"numpy": "2.4.6", "torch": "2.13.0", "apache-tvm": "0.27.0", "apache-tvm-ffi": "0.1.0",
+                 "apache-tvmx": "9", "onnxruntime": "1.32.0"}
+    tvm = {"route": "torch/exported_program/tvm", "packages": ["torch", "apache-tvm"]}
+    assert report.route_packages(tvm, installed) == {k: installed[k] for k in ("numpy", "torch", "apache-tvm",
+                                                                                "apache-tvm-ffi")}
+    # An older document: no cell["packages"], the registry's route gives them.
+    assert set(report.route_packages({"route": "torch/onnx/ort"}, installed)) == {"numpy", "torch", "onnxruntime"}
+    # A route this install does not know: every version rather than none.
+    assert report.route_packages({"route": "x/unknown/route"}, installed) == installed
+
+
+def test_reports_are_written_atomically_and_survive_lone_surrogates(tmp_path, document):
+    doc = copy.deepcopy(document)
+    doc["cells"][0]["error"] = {"message": "bad \ud800 byte", "stage": "run"}
+    written = report.write_html_reports(doc, tmp_path)
+    assert all(p.is_file() and p.stat().st_size > 200 for p in written)
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]  # no temporary file left behind

@@ -325,6 +325,18 @@ def test_model_page_ladder_parity_latency_memory_artifacts_versions():
     assert "Lock-in: score 27.5 / 100 — the route's breakdown is [above](#torch-onnx-ort-cpu-fp32)." in fp16
 
 
+def test_tool_versions_come_from_the_cells_packages_by_one_matching_rule():
+    cell = make_cell("m", "torch/onnx/tvm")
+    cell["packages"] = ["torch", "onnx", "apache-tvm"]
+    doc = make_document([cell])
+    doc["run"]["packages"].update({"apache-tvm-ffi": "0.1.0", "apache-tvmx": "9", "torchvision": "0.28"})
+    versions = section(render_model_md(doc, "m"), "✔ torch/onnx/tvm — pass")
+    assert ("- packages: apache-tvm 0.27.0, apache-tvm-ffi 0.1.0, numpy 2.4.6, onnx 1.23.2, torch 2.13.0+cpu"
+            in versions)  # not apache-tvmx, torchvision, onnxruntime or openvino
+    unknown = make_cell("m", "x/unknown/ort")
+    assert "- packages: numpy 2.4.6\n" in render_model_md(make_document([unknown]), "m")
+
+
 def test_model_page_says_where_a_cell_stopped_and_why():
     doc = zoo_document()
     md = render_model_md(doc, "mlp")

@@ -1,0 +1,227 @@
+"""The audit's evidence: deployment profiles, and one candidate per cell — its measured parity,
+latency, throughput, cost, memory, artifact size and lock-in, and whether it may be recommended.
+
+Pure data in, data out: a cell dict (anything a results document may hold) becomes a candidate dict of
+finite numbers and plain strings; nothing here formats a page.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+from importlib import resources
+from typing import Any
+
+from convcheck.errors import ConvcheckError
+from convcheck.reports.cell_view import lockin_of
+from convcheck.reports.escaping import first_line
+from convcheck.reports.numbers import finite, readable
+from convcheck.reports.status_groups import NOT_HERE
+
+#: Could not run on this host: listed, never recommended (status_groups.NOT_HERE).
+UNVERIFIED = NOT_HERE
+
+
+HOURS_PER_MONTH = 730.0  # 365.25 * 24 / 12, rounded as cloud price sheets do
+
+
+def load_profiles() -> dict[str, dict[str, Any]]:
+    """Every deployment profile, by name (each dict also carries its own `name`)."""
+    text = resources.files("convcheck.reports").joinpath("data/deploy_profiles.json").read_text("utf-8")
+    return {name: {"name": name, **body} for name, body in json.loads(text)["profiles"].items()}
+
+
+def profile(name: str) -> dict[str, Any]:
+    """One profile; an unknown name is a usage error that lists the valid ones."""
+    profiles = load_profiles()
+    if name not in profiles:
+        raise ConvcheckError(f"unknown deployment profile {name!r}: choose one of {', '.join(sorted(profiles))}")
+    return profiles[name]
+
+
+def matches(cell: dict[str, Any], prof: dict[str, Any]) -> bool:
+    route = str(cell.get("route", ""))
+    return (any(fnmatch.fnmatchcase(route, p) for p in prof.get("routes", []))
+            and cell.get("device", "cpu") in prof.get("devices", ["cpu"])
+            and cell.get("precision", "fp32") in prof.get("precisions", ["fp32"]))
+
+
+def _cid(cell: dict[str, Any]) -> str:
+    return f"{cell.get('route')} [{cell.get('device', 'cpu')} {cell.get('precision', 'fp32')}]"
+
+
+def _parity(cell: dict[str, Any]) -> dict[str, Any]:
+    par = cell.get("parity") or {}
+    tol = par.get("tolerance") or {}
+    loc = cell.get("localization") or {}
+    status = cell.get("status")
+    if not par:
+        verdict = "not compared"
+    elif status == "vacuous":  # the reference carries no signal: agreement with it proves nothing
+        verdict = "vacuous"
+    else:
+        verdict = "pass" if par.get("ok") and status == "pass" else "fail"
+    return {
+        "verdict": verdict,
+        "max_abs": finite(par.get("max_abs")), "max_rel": finite(par.get("max_rel")),
+        "snr_db": finite(par.get("snr_db")), "exact": bool(par.get("exact")) or (
+            par.get("max_abs") == 0 and par.get("snr_db") is None and bool(par)),
+        "cosine": finite(par.get("cosine")), "top1_agreement": finite(par.get("top1_agreement")),
+        "samples": par.get("samples"),
+        "tolerance": {"profile": tol.get("profile") or cell.get("precision"), "check": tol.get("check"),
+                      "atol": finite(tol.get("atol")), "rtol": finite(tol.get("rtol")),
+                      "min_snr_db": finite(tol.get("min_snr_db"))},
+        "localization": first_line(loc.get("summary")) if isinstance(loc, dict) else "",
+    }
+
+
+def _latency(cell: dict[str, Any], budget: float | None) -> dict[str, Any] | None:
+    lat = cell.get("latency_ms") or {}
+    p50 = finite(lat.get("p50"))
+    if p50 is None:
+        return None
+    p99 = finite(lat.get("p99"))
+    batch = lat.get("batch") if isinstance(lat.get("batch"), int) and lat.get("batch") > 0 else None
+    tail = p99 if p99 is not None else p50  # a budget is a tail figure; p50 only when p99 is missing
+    return {
+        "p50": p50, "p99": p99, "mean": finite(lat.get("mean")), "cv": finite(lat.get("cv")),
+        "noisy": bool(lat.get("noisy")), "n": lat.get("n"), "threads": lat.get("threads"),
+        "batch": batch, "batch_recorded": batch is not None,
+        "p50_per_row": p50 / (batch or 1),
+        "budget_figure": "p99" if p99 is not None else "p50",
+        "within_budget": None if budget is None else tail <= budget,
+        "budget_fraction": None if budget is None or budget <= 0 else tail / budget,
+    }
+
+
+def _throughput(cell: dict[str, Any], lat: dict[str, Any] | None, budget: float | None) -> dict[str, Any] | None:
+    """Inferences (rows) per second from one process: the best `--batch` sweep entry that keeps its
+    call within the budget where the sweep exists, else batch / p50 of the latency run."""
+    best: dict[str, Any] | None = None
+    for entry in ((cell.get("batches") or {}).get("per_batch") or []):
+        if not isinstance(entry, dict) or entry.get("error"):
+            continue
+        per_s = finite(entry.get("throughput_per_s"))
+        elat = entry.get("latency_ms") or {}
+        tail = finite(elat.get("p99")) if finite(elat.get("p99")) is not None else finite(elat.get("p50"))
+        fits = budget is None or (tail is not None and tail <= budget)
+        if per_s and per_s > 0 and fits and (best is None or per_s > best["per_s"]):
+            best = {"per_s": per_s, "batch": entry.get("batch"),
+                    "basis": f"--batch sweep: batch {entry.get('batch')}, p50 {readable(finite(elat.get('p50')))} ms"}
+    if best:
+        return best
+    if lat and lat["p50"] > 0:
+        batch = lat["batch"] or 1
+        return {"per_s": batch * 1000.0 / lat["p50"], "batch": batch,
+                "basis": f"batch {batch} / p50 {readable(lat['p50'])} ms" + ("" if lat["batch_recorded"]
+                                                                       else " (batch not recorded: 1 assumed)")}
+    return None
+
+
+def _cost(tput: dict[str, Any] | None, price: float | None, traffic: float | None) -> dict[str, Any] | None:
+    if tput is None or (price is None and traffic is None):
+        return None
+    per_s = tput["per_s"]
+    out: dict[str, Any] = {"per_million_usd": None if price is None else price / 3600.0 / per_s * 1e6}
+    if traffic:
+        instances = max(1, math.ceil(traffic / per_s))
+        out["instances"] = instances
+        out["utilisation"] = traffic / (instances * per_s)
+        if price is not None:
+            monthly = instances * price * HOURS_PER_MONTH
+            out["monthly_usd"] = monthly
+            out["effective_per_million_usd"] = monthly / (traffic * 3600.0 * HOURS_PER_MONTH) * 1e6
+    return out
+
+
+def _memory(cell: dict[str, Any]) -> dict[str, Any] | None:
+    mem = cell.get("memory_mb") or {}
+    before, after = finite(mem.get("rss_before_load")), finite(mem.get("rss_after_run"))
+    if not mem:
+        return None
+    return {"process_peak_mb": finite(mem.get("process_peak_rss")), "gpu_peak_mb": finite(mem.get("gpu_peak")),
+            "load_and_run_delta_mb": None if before is None or after is None else after - before}
+
+
+def _lockin(cell: dict[str, Any], document: dict[str, Any]) -> dict[str, Any] | None:
+    raw = lockin_of(document, cell)
+    if raw is None or finite(raw.get("score")) is None:
+        return None
+    factors = {}
+    for name, f in (raw.get("factors") or {}).items():
+        if isinstance(f, dict):
+            factors[str(name)] = {"weight": finite(f.get("weight")), "value": finite(f.get("value")),
+                                  "evidence": str(f.get("evidence", ""))}
+    return {"score": finite(raw.get("score")), "factors": factors}
+
+
+def _message(cell: dict[str, Any]) -> str:
+    """The cell's error line without the static-check verdict the pipeline appends (shown on its own)."""
+    return first_line((cell.get("error") or {}).get("message")).split(" Static check:")[0].strip()
+
+
+def _needs(cell: dict[str, Any]) -> str:
+    """What would let an unverified cell run: the missing device and/or the install hint in its message."""
+    msg = _message(cell)
+    needs = []
+    if cell.get("device") == "cuda" or "no cuda" in msg.lower():
+        needs.append("an NVIDIA GPU (CUDA)")
+    elif cell.get("runtime") == "coreml" or "macos" in msg.lower():
+        needs.append("macOS (Core ML executes only there)")
+    if cell.get("status") == "missing_dep":
+        hint = next((part.strip() for part in msg.split(";") if "pip install" in part), "")
+        needs.append(hint or "the route's packages installed")
+    return " and ".join(needs) or msg or f"a {cell.get('device')} device"
+
+
+def _first_hop(cell: dict[str, Any]) -> str:
+    """The route's first conversion (its exporter): `steps[0]`, else the id's second part."""
+    steps = cell.get("steps")
+    if isinstance(steps, list):
+        return str(steps[0]) if steps else ""
+    parts = str(cell.get("route", "")).split("/")
+    return parts[1] if len(parts) > 2 else ""
+
+
+def build_candidate(cell: dict[str, Any], document: dict[str, Any], budget: float | None,
+               price: float | None, traffic: float | None) -> dict[str, Any]:
+    status = str(cell.get("status"))
+    lat = _latency(cell, budget)
+    tput = _throughput(cell, lat, budget)
+    error = cell.get("error")
+    cand = {
+        "id": _cid(cell), "route": str(cell.get("route")), "source": str(cell.get("source") or
+                                                                        str(cell.get("route")).split("/")[0]),
+        "first_hop": _first_hop(cell),
+        "runtime": str(cell.get("runtime", "")), "device": str(cell.get("device", "cpu")),
+        "precision": str(cell.get("precision", "fp32")), "size": cell.get("size"), "status": status,
+        "verified": status not in UNVERIFIED, "passes": status == "pass",
+        "parity": _parity(cell), "latency": lat, "throughput": tput, "cost": _cost(tput, price, traffic),
+        "memory": _memory(cell), "artifact_bytes": finite(cell.get("artifact_bytes")),
+        "lockin": _lockin(cell, document),
+        "warnings": [str(w) for w in (cell.get("warnings") or [])],
+        "error": {"stage": str(error.get("stage") or ""), "op": str(error.get("op") or ""),
+                  "message": _message(cell)} if isinstance(error, dict) and error else None,
+        "precheck_verdict": first_line((cell.get("precheck") or {}).get("verdict")),
+    }
+    cand["eligible"], cand["ineligible_reason"] = _eligibility(cand, budget)
+    if not cand["verified"]:
+        cand["needs"] = _needs(cell)
+    return cand
+
+
+def _eligibility(c: dict[str, Any], budget: float | None) -> tuple[bool, str]:
+    if not c["verified"]:
+        return False, f"not run on this host ({c['status']})"
+    if not c["passes"]:
+        what = c["error"]["message"] if c["error"] else ""
+        return False, f"{c['status']}" + (f": {what}" if what else "")
+    if budget is not None:
+        lat = c["latency"]
+        if lat is None:
+            return False, "latency not measured: cannot be held to the budget"
+        if not lat["within_budget"]:
+            figure = lat["p99"] if lat["p99"] is not None else lat["p50"]
+            return False, f"over budget: {lat['budget_figure']} {readable(figure)} ms > {readable(budget)} ms"
+    return True, ""

@@ -1,0 +1,73 @@
+"""How every report names and summarises a cell: its row label, target, headline figure, the matrix
+grid it sits in, and the lock-in breakdown of its route.
+
+Tolerant of older or hand-made documents: a cell without a device/precision is the default cpu fp32,
+a missing figure falls back to the status word, a lock-in entry is looked up on the cell and then in
+the document's per-route table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Cell = dict[str, Any]
+
+
+def headline(cell: Cell) -> str:
+    """The one figure a cell shows: p50 latency when it ran, else the error kind."""
+    lat = cell.get("latency_ms")
+    if cell["status"] == "pass" and lat:
+        return f"{lat['p50']:.3g} ms"
+    if cell["status"] == "mismatch" and cell.get("parity") and cell["parity"].get("max_abs") is not None:
+        return f"max_abs {cell['parity']['max_abs']:.2g}"
+    return cell["status"]
+
+
+def headline_or_status(cell: Cell) -> str:
+    """`headline`, or the status itself when the cell's figure is missing or malformed."""
+    try:
+        return headline(cell)
+    except (KeyError, TypeError, ValueError):
+        return cell["status"]
+
+
+def row_label(cell: Cell) -> str:
+    """A matrix row: the route, plus its target when that is not the default cpu fp32."""
+    if cell["device"] == "cpu" and cell["precision"] == "fp32":
+        return cell["route"]
+    return f"{cell['route']} [{cell['device']} {cell['precision']}]"
+
+
+def label(cell: Cell) -> str:
+    """row_label, tolerant of a cell without a target (older or hand-made documents)."""
+    return row_label({"device": "cpu", "precision": "fp32", **cell})
+
+
+def target(cell: Cell) -> str:
+    """`cpu fp32`; `?` for a part the cell does not state."""
+    return f"{cell.get('device', '?')} {cell.get('precision', '?')}"
+
+
+def grid(cells: list[Cell]) -> tuple[list[str], list[str], dict[tuple[str, str], Cell]]:
+    """(models in order, row labels in order, (row label, model) -> cell): routes down, models across."""
+    models = list(dict.fromkeys(c["model"] for c in cells))
+    rows = list(dict.fromkeys(label(c) for c in cells))
+    return models, rows, {(label(c), c["model"]): c for c in cells}
+
+
+def by_row(cells: list[Cell]) -> dict[str, list[Cell]]:
+    """Row label -> its cells, rows in order of first appearance."""
+    rows: dict[str, list[Cell]] = {}
+    for c in cells:
+        rows.setdefault(label(c), []).append(c)
+    return rows
+
+
+def lockin_of(document: dict[str, Any], cell: Cell) -> dict[str, Any] | None:
+    """The route's lock-in breakdown: on the cell, else in the document's per-route table; None when
+    neither holds one."""
+    if isinstance(cell.get("lockin"), dict) and cell["lockin"]:
+        return cell["lockin"]
+    routes = (document.get("lockin") or {}).get("routes") or {}
+    found = routes.get(cell.get("route")) if isinstance(routes, dict) else None
+    return found if isinstance(found, dict) and found else None
