@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from convcheck.types import Artifact, Format, Requirement, Target
 
@@ -50,6 +50,12 @@ class Converter:
     #: True for a hop that only starts a route from a model that comes in its source format (a user's
     #: .tflite to ONNX), never continues one (Keras -> TFLite -> ONNX when Keras -> ONNX exists).
     first_hop_only: ClassVar[bool] = False
+    #: True for a hop that hands over a file the user already converted (`check m.tflite --source m.keras`):
+    #: the route runs at that file's precision.
+    passes_through: ClassVar[bool] = False
+    #: A static check of this hop's *input* for when the hop's own package is missing here (TensorRT's op
+    #: support list against the ONNX graph): a classmethod `(artifact) -> findings dict`, or None.
+    precheck: ClassVar[Callable[[Artifact], dict[str, Any]] | None] = None
     #: Lock-in facts this hop/runtime brings, in reports/data/lockin.json's own shape (e.g. {"step_formats":
     #: {"mlir": "stablehlo"}, "formats": {...}, "hop_tools": {...}, "tools": {...}}); the built-ins keep theirs
     #: in that file, a plugin declares them here. The route contract test fails on a route without any.

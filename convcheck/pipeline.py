@@ -181,7 +181,7 @@ class CellRunner:
             # Convert as far as this machine can: a hop before the missing one that fails is what
             # blocks the cell (Keras GELU -> tf2onnx's Erfc -> TensorRT is unsupported, not
             # missing_dep: installing TensorRT would not help).
-            check = getattr(conv, "precheck", None)
+            check = conv.precheck  # type: ignore[attr-defined]
             if depth == 0:
                 return
             upstream = self.convert(spec, route, target, hops=depth)
@@ -201,7 +201,7 @@ class CellRunner:
             return
         if runtime_missing:
             return
-        check = getattr(runtime_cls, "static_check", None)
+        check = runtime_cls.static_check  # type: ignore[attr-defined]
         if check is not None:
             self._record_precheck(cell, check(converted.artifact, spec, ref))
 

@@ -79,7 +79,7 @@ def plan(specs: list[ModelSpec], routes: list[Route], devices: list[str], precis
                 continue
             route_devices = [d for d in devices if d in route.devices] or [route.devices[0]]
             # A route that runs the user's file as it is (no conversion) runs it at the file's precision.
-            as_given = spec.precision and all(getattr(converters.get(c), "passes_through", False)
+            as_given = spec.precision and all(converters.get(c).passes_through  # type: ignore[attr-defined]
                                               for c in route.converters)
             for device in route_devices:
                 for precision in precisions:

@@ -115,10 +115,10 @@ def _noise_floor(settings: RunSettings, spec: ModelSpec, source: Format, name: s
     runtime_cls = runtimes.get(name)
     # A runtime offers either a float64 mode, or another implementation of its format to measure
     # against (`noise_floor_runtime`: LiteRT's optimised kernels beside its reference kernels).
-    alternative = getattr(runtime_cls, "noise_floor_runtime", None)
+    alternative = runtime_cls.noise_floor_runtime  # type: ignore[attr-defined]
     if alternative is None and "fp64" not in runtime_cls.precisions:  # type: ignore[attr-defined]
         return None
-    label = getattr(runtime_cls, "noise_floor_label", f"{name} float64")
+    label = runtime_cls.noise_floor_label or f"{name} float64"  # type: ignore[attr-defined]
     started = time.perf_counter()
     try:
         runtime = (alternative(settings.threads) if alternative is not None

@@ -35,6 +35,15 @@ class Runtime:
     #: this runtime's routes as candidates beside the routes their patterns name: how a plugin's runtime
     #: enters a profile without editing the shipped file.
     deploy_profiles: ClassVar[tuple[str, ...]] = ()
+    #: What this machine can still check of an artifact it cannot execute (Core ML off macOS): a
+    #: classmethod `(artifact, spec, reference) -> findings dict`, or None.
+    static_check: ClassVar[Callable[..., dict[str, Any]] | None] = None
+    #: The noise floor, for a runtime used as a reference: by default it runs the source in float64 where
+    #: "fp64" is among its precisions; a runtime with no float64 mode names another implementation of its
+    #: format to measure against instead (a classmethod `(threads) -> Runtime`, LiteRT's builtin kernels),
+    #: and how the floor is labelled in reports.
+    noise_floor_runtime: ClassVar[Callable[[int | None], "Runtime"] | None] = None
+    noise_floor_label: ClassVar[str | None] = None
     #: Lock-in facts this hop/runtime brings, in reports/data/lockin.json's own shape (e.g. {"step_formats":
     #: {"mlir": "stablehlo"}, "formats": {...}, "hop_tools": {...}, "tools": {...}}); the built-ins keep theirs
     #: in that file, a plugin declares them here. The route contract test fails on a route without any.

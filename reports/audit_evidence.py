@@ -27,9 +27,24 @@ HOURS_PER_MONTH = 730.0  # 365.25 * 24 / 12, rounded as cloud price sheets do
 
 
 def load_profiles() -> dict[str, dict[str, Any]]:
-    """Every deployment profile, by name (each dict also carries its own `name`)."""
+    """Every deployment profile, by name (each dict also carries its own `name`). A registered runtime
+    that names a profile in `Runtime.deploy_profiles` (a plugin's) is a candidate there too: its routes'
+    pattern `*/<runtime>` is added to the profile's, so the shipped file needs no edit."""
     text = resources.files("convcheck.reports").joinpath("data/deploy_profiles.json").read_text("utf-8")
-    return {name: {"name": name, **body} for name, body in json.loads(text)["profiles"].items()}
+    profiles = {name: {"name": name, **body} for name, body in json.loads(text)["profiles"].items()}
+    for name, pattern in _declared_candidates():
+        if name in profiles and pattern not in profiles[name].setdefault("routes", []):
+            profiles[name]["routes"] = [*profiles[name]["routes"], pattern]
+    return profiles
+
+
+def _declared_candidates() -> list[tuple[str, str]]:
+    """(profile, route pattern) for each registered runtime's `deploy_profiles` (class metadata: loading
+    the classes imports no framework)."""
+    from convcheck.registry import runtimes
+
+    return [(name, f"*/{cls.name}") for _, cls in runtimes.items()  # type: ignore[attr-defined]
+            for name in getattr(cls, "deploy_profiles", ())]
 
 
 def profile(name: str) -> dict[str, Any]:

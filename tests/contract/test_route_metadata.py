@@ -95,6 +95,21 @@ def test_route_requirements_are_documented(route):
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=[r.id for r in ROUTES])
+def test_route_has_a_deploy_profile(route):
+    """`convcheck audit --deploy NAME` can recommend the route on some target it runs on: a profile whose
+    route patterns, devices and precisions take at least one of its cells (a pattern in
+    reports/data/deploy_profiles.json, or the runtime's `deploy_profiles`)."""
+    from convcheck.reports.audit_evidence import load_profiles, matches
+
+    considering = sorted({name for name, prof in load_profiles().items() for device in route.devices
+                          for precision in route.precisions
+                          if matches({"route": route.id, "device": device, "precision": precision}, prof)})
+    assert considering, (f"{route.id}: no deployment profile considers it on {route.devices} x {route.precisions}; "
+                         "add a pattern to reports/data/deploy_profiles.json or name profiles in the runtime's "
+                         "`deploy_profiles`")
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[r.id for r in ROUTES])
 def test_route_metadata_is_well_formed(route):
     """What the pipeline, Ray placement and localisation read is declared with the right types."""
     runtime = runtimes.get(route.runtime)
