@@ -68,7 +68,7 @@ def _dispatch(formats: tuple[Format, ...], runtime: str, record: list[dict[str, 
             runtime_note = f"{runtime} exposes no intermediate tensors to compare"
         # The dynamo exporter records each node's module scopes; the TorchScript one does not.
         if source is Format.TORCH and onnx_hop["metadata"].get("exporter") == "dynamo":
-            from convcheck.validate.localize_onnx import localize_export
+            from convcheck.validate.localize_export import localize_export
 
             found = localize_export(load_source(), onnx_path, feeds, tol)
             if not found["found"]:

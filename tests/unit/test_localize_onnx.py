@@ -18,6 +18,8 @@ import pytest
 
 from convcheck.tolerance import Tolerance
 
+pytestmark = pytest.mark.framework
+
 pytest.importorskip("torch")
 pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
@@ -69,7 +71,7 @@ def _expected_module(exported: dict[str, Any]) -> str:
 
 
 def test_export_fault_names_the_perturbed_conv_and_its_module(exported):
-    from convcheck.validate.localize_onnx import localize_export
+    from convcheck.validate.localize_export import localize_export
 
     result = localize_export(exported["model"], exported["perturbed"], exported["feeds"], TOL)
 
@@ -87,7 +89,7 @@ def test_export_fault_names_the_perturbed_conv_and_its_module(exported):
 
 
 def test_clean_export_finds_nothing(exported):
-    from convcheck.validate.localize_onnx import localize_export
+    from convcheck.validate.localize_export import localize_export
 
     result = localize_export(exported["model"], exported["original"], exported["feeds"], TOL)
 
@@ -100,7 +102,7 @@ def test_export_without_scope_metadata_says_why(exported, tmp_path):
     guessed at."""
     import onnx
 
-    from convcheck.validate.localize_onnx import localize_export
+    from convcheck.validate.localize_export import localize_export
 
     proto = onnx.load(str(exported["perturbed"]))
     for node in proto.graph.node:
@@ -139,7 +141,8 @@ def test_openvino_on_the_original_graph_finds_nothing(exported):
 
 
 def test_small_batches_give_the_same_answer(exported):
-    from convcheck.validate.localize_onnx import localize_export, localize_runtime, ort_candidate
+    from convcheck.validate.localize_export import localize_export
+    from convcheck.validate.localize_onnx import localize_runtime, ort_candidate
 
     whole = localize_export(exported["model"], exported["perturbed"], exported["feeds"], TOL)
     batched = localize_export(exported["model"], exported["perturbed"], exported["feeds"], TOL, batch=2)

@@ -1,0 +1,184 @@
+"""The tuning-free schedules and compile pipeline of convcheck.convert.tvm_build (see its docstring for
+what `parallel-vectorize` does and what it measured): targets, the `ParallelVectorize` rule, `prepare`."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import tvm
+from tvm import relax, s_tir, tirx
+from tvm.s_tir import dlight as dl
+from tvm.s_tir.dlight.analysis import normalize_prim_func
+from tvm.s_tir.dlight.base import ScheduleRule
+
+CPU_PIPELINE = "parallel-vectorize"
+GPU_PIPELINE = "dlight-gpu"
+#: Bumped whenever the pre-tuning passes change: tuning records are keyed on the kernels they produce.
+PIPELINE_VERSION = "1"
+DEFAULT_CUDA_ARCH = "sm_80"  # when no GPU is visible (cross-compiling): Ampere, runs on newer GPUs too
+#: Kernels with fewer iterations than this stay single-threaded: a thread-pool launch costs more.
+PARALLEL_MIN_ITERATIONS = 1 << 12
+
+
+# --------------------------------------------------------------------------------------------
+# Target
+
+
+def make_target(device: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The target in TVM's dict form (the `"llvm -mcpu=..."` string form raises in 0.27)."""
+    cpu = tvm.target.codegen.llvm_get_system_cpu()
+    host = {"kind": "llvm", "mcpu": cpu, "num-cores": _cpu_count()}
+    if device == "cpu":
+        return host
+    if device == "cuda":
+        arch = settings.get("tvm_cuda_arch")
+        if not arch and tvm.cuda(0).exist:
+            arch = "sm_" + tvm.cuda(0).compute_version.replace(".", "")
+        return {"kind": "cuda", "arch": arch or DEFAULT_CUDA_ARCH, "host": host}
+    raise ValueError(f"no TVM target for device {device!r}")
+
+
+def _device(target: Any) -> Any:
+    """The device a target's code runs on (`tvm.device("llvm")` raises in 0.27)."""
+    return tvm.cpu() if target.kind.name == "llvm" else tvm.cuda()
+
+
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Tuning-free CPU schedule
+
+
+def _extent(sch: s_tir.Schedule, loop: Any) -> int | None:
+    ext = sch.get(loop).extent
+    return int(ext) if isinstance(ext, tirx.IntImm) else None
+
+
+def _region_vars(region: Any) -> list[Any]:
+    return [v for r in region.region for v in tirx.analysis.undefined_vars(r.min)]
+
+
+class ParallelVectorize(ScheduleRule):
+    """Vectorise the innermost spatial axis, register-tile, parallelise the rest (see module doc).
+
+    `strict`: decline functions with a reduction along the contiguous axis (mean, softmax, norms),
+    so that dlight's Reduction rule gets them; the loose instance after it takes what is left.
+    """
+
+    def __init__(self, tile: int = 8, vectors: int = 2, strict: bool = True) -> None:
+        self.tile = tile
+        self.vectors = vectors
+        self.strict = strict
+
+    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+        if not isinstance(func, tirx.PrimFunc) or target.kind.name != "llvm":
+            return None
+        sch = s_tir.Schedule(func)
+        infos = normalize_prim_func(sch)
+        if not infos:
+            return None
+        for info in infos:  # spatial iterators first, then reductions, nothing opaque
+            kinds = "".join(it.kind for it in info.iters)
+            if "O" in kinds or "RS" in kinds:
+                return None
+        bits = tvm.target.codegen.llvm_get_vector_width(target)
+        lanes = max(bits // 32, 4) if bits > 0 else 4
+        try:
+            for info in infos:
+                if not self._schedule_block(sch, info, lanes):
+                    return None
+        except s_tir.ScheduleError:  # a primitive refused: not a kernel this rule fits (TVM 0.27 has no
+            # tvm.TVMError: naming it here raised AttributeError over the real error)
+            return None
+        return sch
+
+    def _schedule_block(self, sch: s_tir.Schedule, info: Any, lanes: int) -> bool:
+        block = info.block_rv
+        loops = sch.get_loops(block)
+        n_s = sum(1 for it in info.iters if it.kind == "S")
+        spatial, reduction = list(loops[:n_s]), list(loops[n_s:])
+        extents = [_extent(sch, lp) for lp in loops]
+        if not spatial or any(e is None for e in extents):
+            return not self.strict
+        vec_var = info.iters[n_s - 1].var
+        # The reads that move with the innermost spatial axis: vectorising it gives vector loads.
+        moving = [r for r in sch.get(block).reads if any(v.same_as(vec_var) for v in _region_vars(r))]
+        if reduction and not moving and self.strict:
+            return False
+        inner_ext = extents[n_s - 1]
+        vec = unrolled = tile = None
+        if inner_ext % lanes == 0 and (not reduction or moving):
+            if reduction and self.vectors > 1 and inner_ext % (lanes * self.vectors) == 0:
+                outer, unrolled, vec = sch.split(spatial[-1], [None, self.vectors, lanes])
+            else:
+                outer, vec = sch.split(spatial[-1], [None, lanes])
+            spatial[-1] = outer
+            if reduction and self.tile > 1:
+                used = [v for r in moving for v in _region_vars(r)]
+                for i in range(n_s - 2, -1, -1):
+                    if any(info.iters[i].var.same_as(v) for v in used):
+                        continue  # the vector loads move with this axis: tiling it reuses nothing
+                    factor = next((t for t in (self.tile, 4, 2) if extents[i] % t == 0), None)
+                    if factor:
+                        spatial[i], tile = sch.split(spatial[i], [None, factor])
+                    break
+        if reduction:
+            sch.reorder(*spatial, *reduction, *[lp for lp in (tile, unrolled, vec) if lp is not None])
+        if math.prod(extents) >= PARALLEL_MIN_ITERATIONS:
+            sch.parallel(sch.fuse(*spatial) if len(spatial) > 1 else spatial[0])
+        if vec is not None:
+            sch.vectorize(vec)
+            if reduction:  # the init block gets its own copy of the vector loop
+                init = sch.decompose_reduction(block, reduction[0])
+                sch.vectorize(sch.get_loops(init)[-1])
+        for loop in (tile, unrolled):
+            if loop is not None:
+                sch.unroll(loop)
+        return True
+
+
+def default_schedule(target: Any) -> Any:
+    """The tuning-free schedule pass for the target's kind."""
+    if target.kind.name == "llvm":
+        return dl.ApplyDefaultSchedule(
+            ParallelVectorize(), dl.cpu.GEMV(), dl.cpu.Reduction(), ParallelVectorize(strict=False)
+        )
+    # What TVM's own CUDA pipeline applies; without it kernels have no thread bindings at all.
+    return dl.ApplyDefaultSchedule(
+        dl.gpu.Matmul(), dl.gpu.GEMV(), dl.gpu.Reduction(), dl.gpu.GeneralReduction(), dl.gpu.Fallback()
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Pipeline
+
+
+def _backend(target: Any) -> Any:
+    """The backend's pass lists. Imported from the pipeline modules themselves: in 0.27
+    `relax.pipeline.dataflow_lower_passes(llvm)` raises AttributeError (cpu_generic's __init__
+    does not re-export it)."""
+    if target.kind.name == "llvm":
+        from tvm.relax.backend.cpu_generic import pipeline
+    elif target.kind.name == "cuda":
+        from tvm.relax.backend.cuda import pipeline
+    else:
+        raise ValueError(f"no TVM pipeline for target kind {target.kind.name!r}")
+    return pipeline
+
+
+def prepare(mod: Any, target: Any) -> Any:
+    """Relax-level passes, then lowering to fused, still unscheduled TIR kernels."""
+    t = relax.transform
+    passes = [
+        t.FoldBatchnormToConv2D(), t.FoldConstant(), t.DecomposeOpsForInference(), t.CanonicalizeBindings(),
+        *_backend(target).library_dispatch_passes(target),
+        # The stock legalize passes of the cpu and cuda pipelines, minus cuda's trailing dlight
+        # step: scheduling happens in compile_module, after any tuning.
+        t.LegalizeOps(), t.AnnotateTIROpPattern(), t.FoldConstant(), t.FuseOps(), t.FuseTIR(),
+    ]
+    with target:
+        return tvm.transform.Sequential(passes)(mod)
