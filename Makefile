@@ -9,12 +9,13 @@ MATRIX_ARGS ?=
 # This machine's pip configuration names local indexes that do not all exist; drop that noise only.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup matrix test browser fuzz clean help
+.PHONY: setup matrix test test-fast browser fuzz clean help
 
 help:
-	@echo "make matrix   set up if needed, run the default matrix (whole zoo x every route available here)"
-	@echo "make test     set up if needed, run the test suite"
-	@echo "make setup    create .venv: torch 2.13.0 CPU first (no CUDA download), then .[all,test]"
+	@echo "make matrix     set up if needed, run the default matrix (whole zoo x every route available here)"
+	@echo "make test       set up if needed, run the test suite"
+	@echo "make test-fast  set up if needed, run the pure-Python tier only (no framework, fault or slow test; under a minute)"
+	@echo "make setup      create .venv: torch 2.13.0 CPU first (no CUDA download), then .[all,test]"
 
 setup: $(STAMP)
 
@@ -47,6 +48,12 @@ browser:
 
 test: setup browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The logic tier: registry, routes, parity maths, reports, lock-in, audit, diff, store, CLI usage errors.
+# CONVCHECK_TEST_TIER=fast makes tests/conftest.py fail any test of it that imports an ML framework.
+FAST_TIER := not framework and not fault and not slow
+test-fast: setup
+	CONVCHECK_TEST_TIER=fast $(BIN)/python -m pytest -m "$(FAST_TIER)" $(PYTEST_ARGS)
 
 # A longer fuzz run than CI's (random, not derandomised): FUZZ_EXAMPLES mutated files per format.
 FUZZ_EXAMPLES ?= 200

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from convcheck import __version__
+from convcheck.version import __version__
 from convcheck.types import Artifact, Format
 
 CACHE_FORMAT = 1

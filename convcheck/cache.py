@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from convcheck import __version__
+from convcheck.version import __version__
 from convcheck.types import Status, digest_paths
 
 if TYPE_CHECKING:

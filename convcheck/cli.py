@@ -16,8 +16,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from convcheck import __version__
+from convcheck.cli_options import (
+    DEVICE_OPT, PRECISION_OPT, SAMPLES_OPT, THREADS_OPT, ATOL_OPT, RTOL_OPT, EXECUTOR_OPT, RAY_ADDRESS_OPT,
+    JOBS_OPT, TIMEOUT_OPT, MEMORY_OPT, NO_CACHE_OPT, RETRY_OPT, RESUME_OPT, BATCH_OPT, BENCH_SECONDS_OPT,
+    BENCH_ITERS_OPT, TVM_TUNE_OPT, OUT_OPT, FAIL_ON_OPT, LOCKIN_WEIGHTS_OPT, MAX_ARTIFACT_OPT, DRY_RUN_OPT,
+)
 from convcheck.errors import ConvcheckError
+from convcheck.version import __version__
 
 app = typer.Typer(
     name="convcheck",
@@ -45,10 +50,6 @@ def _root(
                                  help="Print the convcheck version and exit."),
 ) -> None:
     """convcheck: conversion parity, latency and lock-in for every route."""
-
-
-def _split(value: str | None) -> list[str] | None:
-    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
 @app.command()
@@ -129,183 +130,107 @@ def doctor(
     sys.exit(report(console, check_imports=imports))
 
 
-def _choose(value: str, kind: str, vocabulary: tuple[str, ...], special: dict[str, Any]) -> list[str]:
-    """A comma-separated choice from `vocabulary`, or one of the `special` words (each a callable)."""
-    if value in special:
-        return list(special[value]())
-    chosen = _split(value) or [vocabulary[0]]
-    for item in chosen:
-        if item not in vocabulary:
-            raise ConvcheckError(f"unknown {kind} {item!r}: use one of {', '.join([*vocabulary, *special])}")
-    return chosen
-
-
-def _devices(value: str) -> list[str]:
-    from convcheck.environment import devices as present
-    from convcheck.types import DEVICES
-
-    return _choose(value, "device", DEVICES, {"auto": present, "all": lambda: DEVICES})
-
-
-def _precisions(value: str) -> list[str]:
-    from convcheck.types import PRECISIONS
-
-    return _choose(value, "precision", PRECISIONS, {"all": lambda: PRECISIONS})
-
 
 # Options shared by `matrix` and `check`.
-DEVICE_OPT = typer.Option("auto", "--device", help="Comma-separated devices (cpu, cuda), `auto` (the devices "
-                          "this machine has) or `all` (cells on absent devices are recorded as no_device).")
-PRECISION_OPT = typer.Option("all", "--precision", help="Comma-separated precisions (fp32, fp16, int8), or `all`: "
-                             "every precision each route offers (TFLite fp16/int8, TensorRT fp16, Core ML fp16).")
-SAMPLES_OPT = typer.Option(4, "--samples", min=1, help="Seeded input samples compared per cell; the worst counts.")
-THREADS_OPT = typer.Option(None, "--threads", min=1, help="Intra-op threads for every runtime (default: the "
-                           "machine's physical cores, recorded with every figure).")
-ATOL_OPT = typer.Option(None, "--atol", min=0.0, help="Judge every output elementwise with this absolute tolerance "
-                        "instead of the precision's profile (fp32: elementwise 1e-4/1e-3; fp16, int8: SNR). "
-                        "Give --rtol with it.")
-RTOL_OPT = typer.Option(None, "--rtol", min=0.0, help="Relative tolerance that goes with --atol.")
-EXECUTOR_OPT = typer.Option("local", "--executor", help="local: cells run in worker processes (a crash, hang or "
-                            "runaway memory costs one cell, not the run); ray: as tasks on a Ray cluster (--ray-address; "
-                            "without one, a local Ray instance); inline: in this process (debugging).")
-RAY_ADDRESS_OPT = typer.Option(None, "--ray-address", help="With --executor ray: the cluster to join (e.g. "
-                               "ray://head:10001 or auto); default: start a local Ray instance for this run.")
-JOBS_OPT = typer.Option(None, "--jobs", min=1, help="Worker processes at once (default: what this machine can take; "
-                        "1 here when every runtime already uses all cores).")
-TIMEOUT_OPT = typer.Option(1800.0, "--timeout", min=1.0, help="Seconds one cell may take before its worker is stopped "
-                           "(status timeout).")
-MEMORY_OPT = typer.Option(None, "--memory-limit", min=64.0, help="MiB of resident memory one worker may use before it "
-                          "is stopped (status oom; default: 80% of the machine's memory over --jobs).")
-NO_CACHE_OPT = typer.Option(False, "--no-cache", help="Compute every cell, ignoring (and not filling) the cell cache.")
-RETRY_OPT = typer.Option(False, "--retry-failed", help="Compute again the cells the cache holds as failed.")
-RESUME_OPT = typer.Option(None, "--resume", metavar="RUN", help="Finish a killed or interrupted run (its id, a unique "
-                          "prefix, or `latest`) with its own models, routes and settings: cells it finished are "
-                          "kept, the rest are computed. Engine options (--jobs, --timeout, ...) may change.")
-BATCH_OPT = typer.Option(None, "--batch", help="Comma-separated batch sizes, e.g. 1,8,32: latency and throughput "
-                         "per batch where the model's batch axis is dynamic.")
-BENCH_SECONDS_OPT = typer.Option(1.0, "--bench-seconds", min=0.0, help="Minimum timed duration per cell, after warm-up.")
-BENCH_ITERS_OPT = typer.Option(30, "--bench-iters", min=1, help="Minimum timed iterations per cell.")
-TVM_TUNE_OPT = typer.Option(0, "--tvm-tune", min=0, metavar="TRIALS",
-                            help="MetaSchedule tuning trials for TVM cells (0: untuned). The tuning database is "
-                            "cached per model and target; tuned and untuned latency are both recorded.")
-OUT_OPT = typer.Option(None, "--out", help="Output folder (default: runs/<run id>/).")
-FAIL_ON_OPT = typer.Option(None, "--fail-on", metavar="STATUS,...", help="Statuses that make the exit code 1 and "
-                           "a JUnit <failure>: status names, `failures` (default: mismatch, vacuous, convert_error, "
-                           "unsupported, runtime_error, crashed, timeout, oom, upstream_failed, internal_error), `all`, or `none`. "
-                           "missing_dep and no_device (could not run here) fail only when named.")
-LOCKIN_WEIGHTS_OPT = typer.Option(None, "--lockin-weights", metavar="FILE", help="A JSON file overriding the lock-in "
-                                  "score's weights and facts (see convcheck/reports/data/lockin.json).")
-MAX_ARTIFACT_OPT = typer.Option(20480.0, "--max-artifact-mb", min=0.01, help="A conversion that writes more than "
-                                "this many MiB is refused (convert_error) and its output deleted: a model or "
-                                "converter must not fill the disk.")
-DRY_RUN_OPT = typer.Option(False, "--dry-run", help="Print the plan (cells and the stage tasks they share) and exit "
-                           "without running anything.")
+def _fields(cls: Any, params: dict[str, Any], explicit: Optional[typer.Context] = None) -> dict[str, Any]:
+    """The fields of option class `cls` among a command's parameters (renamed: convcheck.api.CLI_FIELDS);
+    with `explicit`, only those its command line gives."""
+    from dataclasses import fields
+
+    from convcheck.api import CLI_FIELDS
+
+    names = {f.name for f in fields(cls)}
+    # By name: typer ships its own copy of click, whose ParameterSource is not click's.
+    return {CLI_FIELDS.get(n, n): v for n, v in params.items() if CLI_FIELDS.get(n, n) in names and (
+        explicit is None or getattr(explicit.get_parameter_source(n), "name", "") in ("COMMANDLINE", "ENVIRONMENT"))}
 
 
-def _tolerance(atol: Optional[float], rtol: Optional[float]) -> Optional[dict]:
-    if atol is None and rtol is None:
-        return None
-    if atol is None or rtol is None:
-        raise ConvcheckError("--atol and --rtol go together: give both (e.g. --atol 1e-3 --rtol 1e-2)")
-    return {"atol": atol, "rtol": rtol}
-
-
-def _engine(executor: str, jobs: Optional[int], timeout: float, memory_limit: Optional[float], no_cache: bool,
-            retry_failed: bool, resume: Optional[str], ray_address: Optional[str] = None,
-            dry_run: bool = False, max_artifact_mb: float | None = None) -> dict:
-    from convcheck.executors import executor_names
-
-    if executor not in executor_names():
-        raise ConvcheckError(f"unknown --executor {executor!r}: use {' or '.join(executor_names())}")
-    if ray_address and executor != "ray":
-        raise ConvcheckError("--ray-address goes with --executor ray")
-    return {"executor": executor, "jobs": jobs, "timeout": timeout, "memory_limit": memory_limit,
-            "no_cache": no_cache, "retry_failed": retry_failed, "resume": resume, "ray_address": ray_address,
-            "dry_run": dry_run, "max_artifact_mb": max_artifact_mb}
-
-
-def _batches(value: Optional[str]) -> tuple[int, ...]:
-    if not value:
-        return ()
-    try:
-        sizes = tuple(dict.fromkeys(int(v) for v in value.split(",") if v.strip()))
-    except ValueError:
-        raise ConvcheckError(f"--batch {value!r}: give batch sizes joined by commas, e.g. 1,8,32") from None
-    if not sizes or any(b < 1 for b in sizes):
-        raise ConvcheckError(f"--batch {value!r}: batch sizes must be 1 or more")
-    return sizes
-
-#: The options of `matrix` and `check` that decide *what* a run computes (its plan), by parameter name.
-#: They are stored with the run; `--resume RUN` replays them. The engine options (--jobs, --timeout,
-#: --executor, ...) decide only *how*, and may differ on a resume.
-MATRIX_PLAN = ("models_", "routes_", "out", "size", "device", "precision", "samples", "threads", "bench_seconds",
-               "bench_iters", "tvm_tune", "atol", "rtol", "batch", "model_file", "input_")
-CHECK_PLAN = ("model", "source", "signature", "routes_", "input_", "inputs", "reference", "out", "device",
-              "precision", "samples", "threads", "bench_seconds", "bench_iters", "tvm_tune", "atol", "rtol", "batch")
-#: Plan options naming files: stored as absolute paths, so a resume works from any folder.
-_PATH_PARAMS = ("out", "model_file", "inputs", "model", "source")
-
-
-def _as_stored(name: str, value: Any) -> Any:
-    def one(v: Any) -> Any:
-        if name in _PATH_PARAMS and v is not None and (isinstance(v, Path) or Path(str(v)).exists()):
-            return str(Path(v).resolve())
-        return str(v) if isinstance(v, Path) else v
-
-    return [one(v) for v in value] if isinstance(value, (list, tuple)) else one(value)
-
-
-def _plan_params(ctx: typer.Context, command: str, given: dict[str, Any], resume: Optional[str]) -> dict[str, Any]:
+def _plan_options(ctx: typer.Context, cls: Any, params: dict[str, Any]) -> Any:
     """The plan options to run: the command line's; with `--resume RUN`, the ones stored with RUN (an
-    option given again must say the same thing, or the resumed run would mix two plans)."""
-    params = {name: _as_stored(name, value) for name, value in given.items()}
-    if not resume:
-        return params
-    from convcheck.store import Store
+    option given again must say the same thing: convcheck.api.options_for_resume)."""
+    from convcheck.api import CLI_FIELDS, options_for_resume
 
-    with Store() as store:
-        run_id = store.resolve(resume)
-        invocation = store.settings(run_id).get("invocation")
-    if invocation is None:  # recorded before runs kept their plan: the command line must repeat it
-        return params
-    if invocation["command"] != command:
-        raise ConvcheckError(f"run {run_id} was made by `convcheck {invocation['command']}`: resume it with "
-                             f"`convcheck {invocation['command']} --resume {run_id}`")
-    stored = invocation["params"]
-    flags = {p.name: (p.opts[0] if p.opts and p.opts[0].startswith("-") else p.name.upper()) for p in ctx.command.params}
-    for name, value in params.items():
-        # By name: typer ships its own copy of click, whose ParameterSource is not click's.
-        source = ctx.get_parameter_source(name)
-        explicit = getattr(source, "name", "") in ("COMMANDLINE", "ENVIRONMENT")
-        if explicit and value != stored.get(name):
-            flag = flags.get(name, name)
-            raise ConvcheckError(f"--resume {run_id} finishes that run's own plan, but {flag} {value} differs from "
-                                 f"it ({stored.get(name)}): drop {flag}, or start a new run without --resume")
-    return {name: stored.get(name, params.get(name)) for name in params}
+    if params["resume"]:
+        flags = {CLI_FIELDS.get(p.name, p.name): p.opts[0] if p.opts and p.opts[0].startswith("-") else p.name.upper()
+                 for p in ctx.command.params}
+        stored = options_for_resume(params["resume"], cls.kind, _fields(cls, params, ctx), flags)
+        if stored is not None:  # else recorded before runs kept their plan: the command line must repeat it
+            return stored
+    return cls(**_fields(cls, params))
 
 
-def _fail_on_and_weights(reporting: dict) -> set[str]:
-    """Check --fail-on and --lockin-weights before any work (a typo must not cost a whole run)."""
-    from convcheck.reports.lockin import load_lockin_data
-    from convcheck.reports.outputs import parse_fail_on
+class _Bar:
+    """The progress bar, drawn by the run API's callbacks from the moment the plan is known."""
 
-    load_lockin_data(reporting.get("lockin_weights"))
-    return parse_fail_on(reporting.get("fail_on"))
+    def __init__(self) -> None:
+        self.progress: Any = None
+        self.failing = 0
+
+    def plan(self, cells: list) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[failing]} failing"), TimeElapsedColumn(),
+                                 console=err_console, transient=True)
+        self.progress.start()
+        self.task = self.progress.add_task("matrix", total=len(cells), failing=0)
+
+    def start(self, planned: Any) -> None:
+        self.progress.update(self.task, description=f"{planned.spec.name} × {planned.route.id}")
+
+    def done(self, cell: dict) -> None:
+        from convcheck.types import Status
+
+        self.failing += Status(cell["status"]).is_failure
+        self.progress.update(self.task, advance=1, failing=self.failing)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
 
 
-def _finish(results: dict, out_dir: Path, lockin_weights: Optional[Path], fail_on: set[str]) -> dict:
-    """The run's last task: lock-in scores over every cell, then results.json and the reports."""
+def _print_result(result: Any) -> None:
     from convcheck.reports import terminal
-    from convcheck.reports.outputs import score, write_reports
-    from convcheck.results import write_json_atomic
 
-    results = score(results, lockin_weights)
-    write_json_atomic(out_dir / "results.json", results)
-    written = write_reports(results, out_dir, fail_on)
-    terminal.render(results, console, fail_on)
+    out_dir, written = result.out_dir, result.reports
+    terminal.render(result.results, console, set(result.fail_on))
     console.print(f"\nresults: {out_dir / 'results.json'}\nreports: {written['matrix.html']}, "
                   f"{written['matrix.md']}, {written['junit.xml']}, {out_dir / 'models'}/")
-    return results
+
+
+def _run(options: Any, engine: Any, report: Any, resume: Optional[str] = None, dry_run: bool = False,
+         **more: Any) -> Any:
+    """Plan (--dry-run: print the plan, exit 0), run through the API with a progress bar, print the table."""
+    from convcheck import api
+
+    if dry_run:
+        _print_plan(api.plan_cells(options, more.get("specs")))
+        raise typer.Exit(0)
+    bar = _Bar()
+    try:
+        result = api.execute(options, engine, report, resume=resume, on_plan=bar.plan, on_cell_start=bar.start,
+                             on_cell_done=bar.done, **more)
+    except api.RunInterrupted as stop:
+        bar.stop()
+        err_console.print(f"interrupted: {stop.finished} of {stop.total} cells finished and are kept in "
+                          f"{stop.out_dir / 'results.json'} and the run store; finish the run with "
+                          f"`convcheck {stop.command} --resume {stop.run_id}`", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+    finally:
+        bar.stop()
+    _print_result(result)
+    return result
+
+
+def _plan_and_run(ctx: typer.Context, command: str, params: dict[str, Any]) -> None:
+    """`matrix` and `check`: their parameters into options, the run, the exit code."""
+    from convcheck.api import CheckOptions, EngineOptions, MatrixOptions, ReportOptions
+
+    options = _plan_options(ctx, {"matrix": MatrixOptions, "check": CheckOptions}[command], params)
+    engine, report = EngineOptions(**_fields(EngineOptions, params)), ReportOptions(**_fields(ReportOptions, params))
+    result = _run(options, engine, report, params["resume"], params["dry_run"])
+    raise typer.Exit(result.exit_code)
 
 
 def _print_plan(cells: list) -> None:  # noqa: ANN001
@@ -326,98 +251,6 @@ def _print_plan(cells: list) -> None:  # noqa: ANN001
         console.print(f"  {planned.spec.name} × {planned.route.id} [{t.device} {t.precision}]", highlight=False,
                       markup=False)
 
-
-def _run_and_report(specs: list, routes_arg: Optional[str], device: str, precision: str, out: Optional[Path],
-                    size: str, samples: int, threads: Optional[int], bench_seconds: float, bench_iters: int,
-                    tvm_tune: int, references: Optional[dict] = None, tolerance: Optional[dict] = None,
-                    batches: tuple[int, ...] = (), engine: Optional[dict] = None,
-                    invocation: Optional[dict] = None, reporting: Optional[dict] = None,
-                    after: Optional[Any] = None) -> None:
-    """Plan, run with a progress bar, print the table, exit 0/1 (shared by `matrix` and `check`).
-
-    `invocation` (the command and its plan options) is stored with the run, so `--resume RUN` can
-    re-plan it without the command line."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from convcheck.matrix import exit_code, run_cells
-    from convcheck.plan import plan
-    from convcheck.paths import cache_dir
-    from convcheck.plan import RunSettings
-    from convcheck.reports import terminal
-    from convcheck.results import new_run_id
-    from convcheck.routes import given_routes, select_routes
-    from convcheck.types import Status
-    from convcheck.validate.latency import LatencyConfig
-
-    devices = _devices(device)
-    precisions = _precisions(precision)
-    given = [r for spec in specs for r in given_routes(spec)]
-    chosen = select_routes(routes_arg, None if device in ("auto", "all") else devices[0], given)
-    cells = plan(specs, chosen, devices, precisions)
-    engine, reporting = engine or {}, reporting or {}
-    fail_on = _fail_on_and_weights(reporting)
-    if engine.get("dry_run"):
-        _print_plan(cells)
-        raise typer.Exit(0)
-    from convcheck.store import Store
-
-    store = Store()
-    run_id = store.resolve(engine["resume"]) if engine.get("resume") else new_run_id()
-    out_dir = out or Path("runs") / run_id
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConvcheckError(f"--out {out_dir} is a file: give a folder")
-    if invocation is not None:
-        invocation = {**invocation, "params": {**invocation["params"], "out": str(out_dir.resolve())}}
-    from convcheck.environment import physical_cores
-
-    settings = RunSettings(
-        workdir=out_dir, size=size, samples=samples, threads=threads or physical_cores(),
-        tolerance_override=tolerance, batches=batches,
-        artifact_cache_dir=None if (engine or {}).get("no_cache") else cache_dir(),
-        max_artifact_mb=engine.get("max_artifact_mb") or 20480.0,
-        latency=LatencyConfig(min_iters=bench_iters, min_seconds=bench_seconds),
-        references=references or {},
-        hop_settings={"tvm_tune_trials": tvm_tune, "cache_dir": cache_dir()},
-    )
-    failing = 0
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[failing]} failing"), TimeElapsedColumn(),
-                  console=err_console, transient=True) as progress:
-        task = progress.add_task("matrix", total=len(cells), failing=0)
-
-        def started(planned) -> None:  # noqa: ANN001
-            progress.update(task, description=f"{planned.spec.name} × {planned.route.id}")
-
-        def done(cell: dict) -> None:
-            nonlocal failing
-            failing += Status(cell["status"]).is_failure
-            progress.update(task, advance=1, failing=failing)
-
-        from convcheck.cache import CellCache
-        from convcheck.executors import Limits, make_executor
-
-        executor = make_executor(engine.get("executor", "inline"), settings, engine.get("jobs"),
-                                 Limits(engine.get("timeout", 1800.0), engine.get("memory_limit")),
-                                 engine.get("ray_address"))
-        cache = CellCache(cache_dir(), enabled=not engine.get("no_cache"), retry_failed=engine.get("retry_failed", False))
-        try:
-            results = run_cells(cells, settings, out_dir, run_id, started, done, executor=executor, cache=cache,
-                                 store=store, resume=bool(engine.get("resume")), invocation=invocation)
-        except KeyboardInterrupt:
-            # The executor has stopped its workers; every finished cell is in the store and results.json.
-            kept = len(store.finished_cells(run_id))
-            command = (invocation or {}).get("command", "matrix")
-            progress.stop()
-            err_console.print(f"interrupted: {kept} of {len(cells)} cells finished and are kept in "
-                              f"{out_dir / 'results.json'} and the run store; finish the run with "
-                              f"`convcheck {command} --resume {run_id}`", highlight=False, soft_wrap=True)
-            raise typer.Exit(130) from None
-        finally:
-            store.close()
-    results = _finish(results, out_dir, reporting.get("lockin_weights"), fail_on)
-    if after is not None:  # `audit`: its own report from the same document
-        after(results, out_dir)
-    raise typer.Exit(exit_code(results, fail_on))
 
 
 @app.command()
@@ -458,26 +291,7 @@ def matrix(
                                                "inputs the file leaves open. Repeatable."),
 ) -> None:
     """Run zoo models x routes: convert, run, compare with the source framework, time. Writes results.json."""
-    given = {name: value for name, value in locals().items() if name in MATRIX_PLAN}
-    p = _plan_params(ctx, "matrix", given, resume)
-    from convcheck.plan import select_models
-
-    if p["size"] not in ("full", "tiny"):
-        raise ConvcheckError(f"unknown size {p['size']!r}: use full or tiny")
-    _devices(p["device"]), _precisions(p["precision"])  # usage errors before any work
-    tolerance, batches = _tolerance(p["atol"], p["rtol"]), _batches(p["batch"])
-    specs = select_models(p["models_"]) if p["models_"] or not p["model_file"] else []
-    if p["model_file"]:
-        from convcheck.zoo.user_files import spec_for_model
-
-        specs += [spec_for_model(f, p["input_"] or [], None) for f in p["model_file"]]
-    out_dir = Path(p["out"]) if p["out"] else None
-    _run_and_report(specs, p["routes_"], p["device"], p["precision"], out_dir, p["size"], p["samples"], p["threads"],
-                    p["bench_seconds"], p["bench_iters"], p["tvm_tune"], tolerance=tolerance, batches=batches,
-                    engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume, ray_address,
-                                   dry_run, max_artifact_mb),
-                    invocation={"command": "matrix", "params": p},
-                    reporting={"fail_on": fail_on, "lockin_weights": lockin_weights})
+    _plan_and_run(ctx, "matrix", dict(locals()))
 
 
 @app.command()
@@ -529,63 +343,7 @@ def check(
     max_artifact_mb: float = MAX_ARTIFACT_OPT,
 ) -> None:
     """Check your own model down every route that starts from its format. Writes results.json."""
-    given = {name: value for name, value in locals().items() if name in CHECK_PLAN}
-    p = _plan_params(ctx, "check", given, resume)
-    if not p["model"]:
-        raise ConvcheckError("name the model to check: `convcheck check MODEL` (or finish a run with --resume RUN)")
-    from convcheck.routes import REFERENCE_CHOICES
-    from convcheck.types import Format
-
-    _devices(p["device"]), _precisions(p["precision"])
-    tolerance, batches = _tolerance(p["atol"], p["rtol"]), _batches(p["batch"])
-    choices = REFERENCE_CHOICES[Format.ONNX]
-    if p["reference"] not in choices:
-        raise ConvcheckError(f"unknown --reference {p['reference']!r}: use {' or '.join(choices)}")
-    from convcheck.zoo.user_files import spec_for_model
-
-    spec = spec_for_model(p["model"], p["input_"] or [], Path(p["inputs"]) if p["inputs"] else None,
-                          source=p["source"], signature=p["signature"])
-    out_dir = Path(p["out"]) if p["out"] else None
-    _run_and_report([spec], p["routes_"], p["device"], p["precision"], out_dir, "full", p["samples"], p["threads"],
-                    p["bench_seconds"], p["bench_iters"], p["tvm_tune"],
-                    references={Format.ONNX: choices[p["reference"]]}, tolerance=tolerance, batches=batches,
-                    engine=_engine(executor, jobs, timeout, memory_limit, no_cache, retry_failed, resume, ray_address,
-                                   dry_run, max_artifact_mb),
-                    invocation={"command": "check", "params": p},
-                    reporting={"fail_on": fail_on, "lockin_weights": lockin_weights})
-
-
-def _load_document(run: str) -> tuple[dict, Optional[Path]]:
-    """A results document from a results.json file, a run folder, or the store (id, prefix, latest)."""
-    path = Path(run)
-    if path.is_dir():
-        path = path / "results.json"
-        if not path.is_file():
-            raise ConvcheckError(f"{run} has no results.json: name a run folder, a results.json, or a run id")
-    if path.is_file():
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-            document["cells"], document["run"]["id"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConvcheckError(f"{path} is not a convcheck results.json ({type(exc).__name__}): give the "
-                                 "results.json a `convcheck matrix` run wrote") from None
-        return document, path.parent
-    from convcheck.store import Store
-
-    with Store() as store:
-        run_id = store.resolve(run)
-        out = (store.settings(run_id).get("invocation") or {}).get("params", {}).get("out")
-        document = store.document(run_id)
-    # The run folder's results.json lists cells in plan order; the store in the order they finished.
-    saved = Path(out) / "results.json" if out else None
-    if saved is not None and saved.is_file():
-        try:
-            found = json.loads(saved.read_text(encoding="utf-8"))
-            if found["run"]["id"] == run_id and len(found["cells"]) == len(document["cells"]):
-                document = found
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    return document, Path(out) if out else Path("runs") / run_id
+    _plan_and_run(ctx, "check", dict(locals()))
 
 
 @app.command()
@@ -598,12 +356,11 @@ def report(
 ) -> None:
     """Render a run's reports again (matrix.md, matrix.html, junit.xml, models/*), e.g. with other lock-in
     weights or --fail-on. Exit status as `matrix`: 1 when a cell has a status in --fail-on."""
-    from convcheck.matrix import exit_code
+    from convcheck.api import ReportOptions, render_run
 
-    fail_on_set = _fail_on_and_weights({"fail_on": fail_on, "lockin_weights": lockin_weights})
-    document, where = _load_document(run)
-    results = _finish(document, out or where, lockin_weights, fail_on_set)
-    raise typer.Exit(exit_code(results, fail_on_set))
+    result = render_run(run, out, ReportOptions(fail_on=fail_on, lockin_weights=lockin_weights))
+    _print_result(result)
+    raise typer.Exit(result.exit_code)
 
 
 @app.command()
@@ -640,56 +397,27 @@ def audit(
     recommends a primary route and a fallback from the evidence (parity, latency against the budget,
     memory, lock-in), with the triggers that would change the choice. Exit status 0 when a route is
     recommended, 1 when none can be."""
-    from fnmatch import fnmatch
+    from convcheck.api import EngineOptions, ReportOptions
+    from convcheck.api.audit import finish_audit, plan_audit
 
-    from convcheck.registry import models as zoo
-    from convcheck.reports.audit import profile as deploy_profile
-    from convcheck.routes import enumerate_routes, given_routes
-
-    prof = deploy_profile(deploy)
-    if size not in ("full", "tiny"):
-        raise ConvcheckError(f"unknown size {size!r}: use full or tiny")
-    if model in zoo.names() and not Path(model).exists():
-        spec = zoo.get(model)
-        if input_ or inputs:
-            raise ConvcheckError("--input/--inputs are for your own model files; zoo models bring their inputs")
+    plan = plan_audit(model, deploy, size=size, input_specs=input_ or (), input_data=inputs, out=out,
+                      samples=samples, threads=threads, bench_seconds=bench_seconds, bench_iters=bench_iters)
+    engine = EngineOptions(jobs=jobs, timeout=timeout, memory_limit=memory_limit, no_cache=no_cache)
+    result = _run(plan.options, engine, ReportOptions(fail_on="none", lockin_weights=lockin_weights),
+                  specs=[plan.spec], command="audit", extra={"deploy": deploy})
+    done = finish_audit(result, plan, latency_budget_ms, price_per_hour, traffic)
+    out_dir, found = result.out_dir, done.audit
+    rec = found["recommendation"]
+    primary, fallback = rec.get("primary"), rec.get("fallback")
+    console.print()
+    if primary:
+        console.print(Text(f"recommended for {deploy}: {primary['id']}", style="bold green"))
+        if fallback:
+            console.print(Text(f"fallback: {fallback['id']}"))
     else:
-        from convcheck.zoo.user_files import spec_for_model
-
-        spec = spec_for_model(model, input_ or [], inputs)
-        size = "full"
-    candidates = [r for r in [*given_routes(spec), *enumerate_routes()]
-                  if r.source in spec.sources and any(fnmatch(r.id, pattern) for pattern in prof["routes"])]
-    if not candidates:
-        raise ConvcheckError(f"no route of the {deploy} profile starts from {spec.name}'s formats "
-                             f"({', '.join(f.value for f in spec.sources)})")
-
-    def write_audit(results: dict, out_dir: Path) -> None:
-        from convcheck.reports.audit import build_audit, render_audit_html, render_audit_md
-        from convcheck.reports.outputs import _write
-        from convcheck.results import write_json_atomic
-
-        found = build_audit(results, spec.name, prof, latency_budget_ms, price_per_hour, traffic)
-        write_json_atomic(out_dir / "audit.json", found)
-        _write(out_dir / "audit.md", render_audit_md(found))
-        _write(out_dir / "audit.html", render_audit_html(found))
-        rec = found["recommendation"]
-        primary, fallback = rec.get("primary"), rec.get("fallback")
-        console.print()
-        if primary:
-            console.print(Text(f"recommended for {deploy}: {primary['id']}", style="bold green"))
-            if fallback:
-                console.print(Text(f"fallback: {fallback['id']}"))
-        else:
-            console.print(Text(f"no route can be recommended for {deploy}: {rec.get('none_reason')}", style="bold red"))
-        console.print(f"audit: {out_dir / 'audit.html'}, {out_dir / 'audit.md'}, {out_dir / 'audit.json'}")
-        raise typer.Exit(0 if primary else 1)
-
-    _run_and_report([spec], ",".join(r.id for r in candidates), ",".join(prof["devices"]),
-                    ",".join(prof["precisions"]), out, size, samples, threads, bench_seconds, bench_iters, 0,
-                    engine=_engine("local", jobs, timeout, memory_limit, no_cache, False, None),
-                    invocation={"command": "audit", "params": {"model": _as_stored("model", model), "deploy": deploy}},
-                    reporting={"fail_on": "none", "lockin_weights": lockin_weights}, after=write_audit)
+        console.print(Text(f"no route can be recommended for {deploy}: {rec.get('none_reason')}", style="bold red"))
+    console.print(f"audit: {out_dir / 'audit.html'}, {out_dir / 'audit.md'}, {out_dir / 'audit.json'}")
+    raise typer.Exit(0 if primary else 1)
 
 
 @app.command()

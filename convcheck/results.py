@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from convcheck import __version__
+from convcheck.version import __version__
 from convcheck.environment import host, packages
 
 SCHEMA_VERSION = 1

@@ -16,6 +16,8 @@ from convcheck.routes import select_routes
 from convcheck.validate.latency import LatencyConfig
 from tests.fakes import planted
 
+pytestmark = [pytest.mark.fault, pytest.mark.framework, pytest.mark.slow]
+
 ray = pytest.importorskip("ray", reason="Ray is part of convcheck[all]; without it the ray executor is missing_dep")
 
 FAST = LatencyConfig(warmup_iters=1, warmup_seconds=0.0, min_iters=3, min_seconds=0.0)

@@ -11,7 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
+
+pytestmark = [pytest.mark.fault, pytest.mark.framework]
 
 ROUTES = "torch/onnx/ort,torch/onnx/openvino,torch/openvino,torch/onnx_legacy/ort,torch/onnx_legacy/openvino"
 ARGS = ["--models", "mlp_tabular", "--routes", ROUTES, "--size", "tiny", "--samples", "2", "--bench-seconds",
@@ -38,6 +42,7 @@ def _cells(out: Path) -> list[dict]:
         return []
 
 
+@pytest.mark.slow
 def test_a_run_killed_half_way_resumes_without_redoing_or_duplicating(tmp_path):
     home, out = tmp_path / "home", tmp_path / "run"
     proc = _matrix(home, out, wait=False)
@@ -69,6 +74,7 @@ def test_a_run_killed_half_way_resumes_without_redoing_or_duplicating(tmp_path):
     assert runs.stdout.count("2026") >= 1 and "unfinished" not in runs.stdout
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_on_one_cache_and_store_both_finish_and_agree(tmp_path):
     home = tmp_path / "home"
     first, second = (_matrix(home, tmp_path / name, wait=False) for name in ("a", "b"))
@@ -138,6 +144,7 @@ def _workers_of(home: Path) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_keeps_what_finished_and_says_how_to_resume(tmp_path):
     home, out = tmp_path / "home", tmp_path / "run"
     cmd = [sys.executable, "-m", "convcheck", "matrix", *ARGS, "--out", str(out)]
@@ -165,6 +172,7 @@ def test_ctrl_c_stops_cleanly_keeps_what_finished_and_says_how_to_resume(tmp_pat
         assert after[cell["route"]]["latency_ms"] == cell["latency_ms"]
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_different_plan(tmp_path):
     home, out = tmp_path / "home", tmp_path / "run"
     assert _matrix(home, out).returncode == 0
@@ -174,6 +182,7 @@ def test_resume_refuses_a_different_plan(tmp_path):
     assert "--models" in other.stderr and "Traceback" not in other.stderr
 
 
+@pytest.mark.slow
 def test_a_check_beside_a_matrix_on_one_cache_and_store(tmp_path):
     """Two different commands writing the same store and cache at once: both finish, nothing corrupt."""
     import sqlite3
@@ -203,6 +212,7 @@ def test_a_check_beside_a_matrix_on_one_cache_and_store(tmp_path):
         json.loads(entry.read_text())
 
 
+@pytest.mark.slow
 def test_an_artifact_over_the_disk_bound_is_refused_and_deleted(tmp_path):
     home, out = tmp_path / "home", tmp_path / "run"
     done = subprocess.run([sys.executable, "-m", "convcheck", "matrix", "--models", "mlp_tabular", "--routes",

@@ -20,6 +20,8 @@ from convcheck.routes import select_routes
 from convcheck.validate.latency import LatencyConfig
 from tests.fakes import planted
 
+pytestmark = pytest.mark.fault
+
 FAST = LatencyConfig(warmup_iters=1, warmup_seconds=0.0, min_iters=3, min_seconds=0.0)
 
 
@@ -32,6 +34,8 @@ def planted_routes(fresh_routes):
     converters.unregister("_planted_hang")
 
 
+@pytest.mark.slow
+@pytest.mark.framework
 def test_a_conversion_that_kills_its_worker_fails_its_downstream_cells_once(planted_routes, tmp_path):
     routes = ("torch/onnx_segv/ort,torch/onnx_segv/openvino,torch/onnx_hang/ort,torch/onnx_hang/openvino,"
               "torch/onnx/ort")

@@ -25,6 +25,8 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 
+pytestmark = [pytest.mark.framework, pytest.mark.slow]
+
 _spec = importlib.util.spec_from_file_location("make_bad_corpus", REPO / "tests" / "data" / "make_bad_corpus.py")
 corpus_module = importlib.util.module_from_spec(_spec)
 sys.modules["make_bad_corpus"] = corpus_module  # dataclasses look the module up while loading

@@ -57,6 +57,7 @@ def _mutate(blob: bytes, edits: list[tuple[str, float, bytes]]) -> bytes:
     return bytes(data)
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 @pytest.mark.parametrize("suffix, route", [(".onnx", "onnx/ort"), (".tflite", "tflite/tflite")])
 def test_mutated_model_files_end_cleanly(suffix, route, tmp_path_factory):

@@ -10,6 +10,8 @@ import pytest
 from tests.conftest import run_cli
 
 
+@pytest.mark.fault
+@pytest.mark.framework
 @pytest.mark.slow
 def test_a_graph_that_allocates_gigabytes_is_stopped_at_the_memory_limit(tmp_path):
     import onnx

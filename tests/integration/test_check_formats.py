@@ -14,6 +14,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.framework
+
 FACTORY = '''
 import torch
 def make():
@@ -72,6 +74,7 @@ def check(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict |
     return proc, results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("given, routes", [
     ("cnn.onnx", "onnx/ort,onnx/openvino"),
     ("cnn.pt2", "torch/onnx/ort,torch/exported_program/tvm"),
@@ -97,6 +100,7 @@ def test_each_format_runs_its_routes_and_passes(files, given, routes):
             assert floor and "error" not in floor and floor["per_output"], floor
 
 
+@pytest.mark.slow
 def test_an_int8_tflite_runs_as_given_and_is_judged_at_int8(files):
     proc, results = check(files, "cnn_int8.tflite", "--source", "cnn.keras")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -175,6 +179,7 @@ def test_unusable_model_is_one_line_exit_2(files, given, expected):
     assert expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
+@pytest.mark.slow
 def test_matrix_takes_a_model_file_beside_the_zoo(files):
     out = files / "mf"
     env = dict(os.environ, PYTHONPATH=f"{files}{os.pathsep}{REPO}", COLUMNS="200")

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.framework
+
 pytest.importorskip("onnxruntime")
 
 from convcheck.matrix import run_cells  # noqa: E402

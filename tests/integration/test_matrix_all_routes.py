@@ -12,7 +12,7 @@ from convcheck.results import schema
 from convcheck.routes import availability, enumerate_routes
 from tests.conftest import run_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.framework, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ import pytest
 from convcheck.results import schema
 
 
+pytestmark = [pytest.mark.framework, pytest.mark.slow]
+
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
     from tests.conftest import run_cli
@@ -55,9 +57,11 @@ def test_figures_make_sense(real_run):
         lat = cell["latency_ms"]
         assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"]
         assert lat["n"] >= 30 and lat["batch"] == 32
-        assert lat["p50"] < 50, "a 30-feature MLP should run in well under 50 ms in ORT"
         t = cell["timings_s"]
         assert t["convert"] > 0 and t["load"] > 0 and t["first_inference"] > 0
+        # Against this cell's own figures, not a wall-clock bound (the ms figure: benchmarks/timing_figures.py):
+        # one steady-state call of a 30-feature MLP costs less than creating its ORT session.
+        assert lat["p50"] < 1000 * t["load"], f"p50 {lat['p50']} ms vs load {t['load']} s: was the session timed?"
         assert cell["artifact_bytes"] > 100_000  # the full MLP has ~110k float weights
         assert [s["stage"] for s in cell["stages"]] == [
             "reference", f"convert:{cell['steps'][0]}", "load", "run", "compare", "benchmark"]

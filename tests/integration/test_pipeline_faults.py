@@ -18,6 +18,8 @@ from convcheck.routes import select_routes
 from convcheck.validate.latency import LatencyConfig
 from tests.fakes import planted
 
+pytestmark = pytest.mark.framework
+
 FAST = LatencyConfig(warmup_iters=1, warmup_seconds=0.0, min_iters=3, min_seconds=0.0)
 
 
@@ -40,6 +42,7 @@ def _run(tmp_path, model_names, route_ids):
     return run_cells(cells, RunSettings(tmp_path, size="tiny", samples=2, latency=FAST), tmp_path, "t")
 
 
+@pytest.mark.slow
 def test_each_failure_kind_becomes_its_status(planted_routes, tmp_path):
     results = _run(tmp_path, ["mlp_tabular"],
                    "torch/onnx/ort,torch/onnx_scaled/ort,torch/onnx_broken/ort,torch/onnx_erfc/ort")

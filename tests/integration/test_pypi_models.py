@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.framework
+
 pytest.importorskip("onnxruntime")
 
 SILERO = "silero-vad==6.2.3"

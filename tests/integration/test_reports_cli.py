@@ -24,6 +24,8 @@ def run_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
+@pytest.mark.framework
 def test_a_run_leaves_every_report_and_scores_every_cell(run_dir):
     from convcheck.results import schema
 
@@ -50,6 +52,7 @@ def test_a_run_leaves_every_report_and_scores_every_cell(run_dir):
     assert "torch/onnx/ort" in table and "mlp_tabular" in table and "Environment" in table
 
 
+@pytest.mark.framework
 def test_report_re_renders_with_other_weights_and_fail_on(run_dir, tmp_path):
     weights = tmp_path / "weights.json"
     weights.write_text(json.dumps({"weights": {"fidelity": 0, "toolchain_health": 0, "format_openness": 0,
@@ -89,6 +92,8 @@ def test_dry_run_prints_the_plan_and_its_shared_tasks(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.framework
 def test_audit_recommends_what_its_own_evidence_supports(tmp_path):
     out = tmp_path / "audit"
     done = run_cli("audit", "mlp_tabular", "--deploy", "cpu-server", "--latency-budget-ms", "50", "--size", "tiny",

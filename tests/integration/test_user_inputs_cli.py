@@ -74,6 +74,7 @@ def _cells(out: Path) -> dict[str, dict]:
     return {c["route"]: c for c in json.loads((out / "results.json").read_text())["cells"]}
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_npz_settles_the_sequence_axis_of_a_vad_model(models: Path) -> None:
     proc, out = _check(models, "vad.onnx", "--inputs", "vad.npz", "--routes", "onnx/ort,onnx/tvm", *FAST)
@@ -83,6 +84,7 @@ def test_npz_settles_the_sequence_axis_of_a_vad_model(models: Path) -> None:
         assert cell["parity"]["samples"] == 2
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_scalar_inputs_pass_on_tvm(models: Path) -> None:
     proc, out = _check(models, "scalar.onnx", "--routes", "onnx/tvm", *FAST)
@@ -90,6 +92,7 @@ def test_scalar_inputs_pass_on_tvm(models: Path) -> None:
     assert _cells(out)["onnx/tvm"]["status"] == "pass", _cells(out)["onnx/tvm"]["error"]
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_table_indices_cover_the_table(models: Path) -> None:
     proc, out = _check(models, "emb.onnx", "--routes", "onnx/ort,onnx/tvm", *FAST)
@@ -97,6 +100,7 @@ def test_table_indices_cover_the_table(models: Path) -> None:
     assert {c["status"] for c in _cells(out).values()} == {"pass"}
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_string_input_from_npz(models: Path) -> None:
     proc, out = _check(models, "text.onnx", "--inputs", "text.npz", "--routes", "onnx/ort,onnx/tvm", *FAST)
@@ -106,6 +110,7 @@ def test_string_input_from_npz(models: Path) -> None:
     assert cells["onnx/tvm"]["status"] == "unsupported" and "string" in cells["onnx/tvm"]["error"]["message"]
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_bfloat16_input_from_npz_runs_on_tvm(models: Path) -> None:
     """The bfloat16 samples cross into the worker processes and run on the spec's reference
@@ -119,6 +124,7 @@ def test_bfloat16_input_from_npz_runs_on_tvm(models: Path) -> None:
     assert cell["status"] == "pass", cell["error"]
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_bfloat16_runs_on_ort_and_openvino_with_the_default_reference(models: Path) -> None:
     """ORT takes and returns bfloat16 through OrtValues; OpenVINO through a bf16 Tensor (its numpy path

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from convcheck.matrix import run_cells
 from convcheck.plan import plan
 from convcheck.plan import RunSettings
 from convcheck.registry import models
 from convcheck.routes import select_routes
 from convcheck.validate.latency import LatencyConfig
+
+pytestmark = pytest.mark.framework
 
 FAST = LatencyConfig(warmup_iters=1, warmup_seconds=0.0, min_iters=3, min_seconds=0.0)
 
@@ -21,6 +25,7 @@ def _run(tmp_path, name, cache_dir, routes="torch/onnx/ort,torch/onnx/openvino")
     return run_cells(cells, settings, tmp_path / name, name)
 
 
+@pytest.mark.slow
 def test_a_second_run_reuses_every_conversion(tmp_path):
     cache = tmp_path / "cache"
     first = _run(tmp_path, "first", cache)

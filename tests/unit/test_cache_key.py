@@ -126,6 +126,7 @@ def test_spec_declarations_change_the_key(table_file: Path, tmp_path: Path) -> N
     assert not same, f"model declarations not in the cell key: {same}"
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_cli_recomputes_when_the_input_range_changes(table_file: Path, tmp_path: Path, cli) -> None:
     """The reproduction from the issue, through the real CLI and one cache."""

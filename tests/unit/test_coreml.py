@@ -98,6 +98,8 @@ def zoo_cells(tmp_path_factory) -> dict[tuple[str, str, str], dict[str, Any]]:
 
 
 # -- off macOS: no_device, converted for real, every static check ok --------------------------------
+@pytest.mark.slow
+@pytest.mark.framework
 @pytest.mark.skipif(ON_MACOS, reason="off macOS only: on macOS the route executes")
 def test_zoo_cells_are_no_device_with_a_clean_static_check(zoo_cells):
     assert len(zoo_cells) == 8
@@ -122,6 +124,7 @@ def test_zoo_cells_are_no_device_with_a_clean_static_check(zoo_cells):
                                "tf.function concrete function (model(x, training=False))")
 
 
+@pytest.mark.framework
 @pytest.mark.skipif(ON_MACOS, reason="off macOS only: on macOS the route executes")
 def test_fp16_applied_only_where_asked_and_shrinks_the_package(zoo_cells):
     for (model, route, precision), cell in zoo_cells.items():
@@ -137,6 +140,7 @@ def test_fp16_applied_only_where_asked_and_shrinks_the_package(zoo_cells):
             assert detail.endswith("casts to fp16 0") and "weights fp16 0" in detail, detail
 
 
+@pytest.mark.framework
 @pytest.mark.skipif(ON_MACOS, reason="off macOS only: on macOS the route executes")
 def test_keras_cnn_keeps_its_nhwc_input(zoo_cells):
     cell = zoo_cells[("cnn_small", "keras/coreml", "fp32")]
@@ -151,6 +155,7 @@ def _artifact(cell: dict[str, Any]) -> Artifact:
     return Artifact(Format.COREML, Path(rec["path"]), dict(rec["metadata"]))
 
 
+@pytest.mark.framework
 def test_static_check_fails_when_the_output_shape_disagrees(zoo_cells):
     from convcheck.validate.runtimes.coreml import CoremlRuntime
 
@@ -170,6 +175,7 @@ def test_static_check_fails_when_the_output_shape_disagrees(zoo_cells):
     assert all(c["ok"] for c in found["checks"] if c["name"] != "outputs")
 
 
+@pytest.mark.framework
 def test_static_check_fails_when_a_dynamic_axis_is_fixed(zoo_cells):
     from convcheck.validate.runtimes.coreml import CoremlRuntime
 
@@ -185,6 +191,7 @@ def test_static_check_fails_when_a_dynamic_axis_is_fixed(zoo_cells):
     assert not inputs["ok"] and "axis 2" in inputs["detail"] and "dynamic (height" in inputs["detail"]
 
 
+@pytest.mark.framework
 @pytest.mark.skipif(ON_MACOS, reason="off macOS only: on macOS the route executes")
 def test_int64_input_becomes_int32_and_is_reported(tmp_path):
     cells = _run([TOKEN_SPEC], "torch/coreml", tmp_path)
@@ -197,6 +204,7 @@ def test_int64_input_becomes_int32_and_is_reported(tmp_path):
         assert "inputs check failed" in cell["error"]["message"]
 
 
+@pytest.mark.framework
 def test_an_op_coremltools_lacks_is_unsupported_naming_it(tmp_path):
     # Off macOS the pipeline converts for real, so the converter's verdict is the cell's status there too.
     cell = _run([ERFCX_SPEC], "torch/coreml", tmp_path)[0]
@@ -230,6 +238,7 @@ def test_route_ids():
 
 
 # -- macOS: the route executes -----------------------------------------------------------------------
+@pytest.mark.framework
 @pytest.mark.skipif(not ON_MACOS, reason="Core ML executes only on macOS")
 def test_routes_pass_on_macos(zoo_cells):
     for key, cell in zoo_cells.items():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.framework
+
 pytest.importorskip("tf2onnx")
 
 from convcheck.matrix import run_cells  # noqa: E402

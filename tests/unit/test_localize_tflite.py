@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.framework
+
 pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")
 

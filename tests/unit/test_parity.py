@@ -31,6 +31,7 @@ def test_statistics_match_independent_numpy():
     assert s["ok"]
 
 
+@pytest.mark.framework
 def test_statistics_agree_with_polygraphy_comparator():
     pytest.importorskip("polygraphy")
     from polygraphy.comparator import SimpleCompareFunc

@@ -74,6 +74,8 @@ def test_cli_style_override_replaces_the_profile():
     assert not strict["ok"] and strict["tolerance"]["profile"] == "--atol/--rtol"
 
 
+@pytest.mark.slow
+@pytest.mark.framework
 def test_cli_tolerance_and_batch_options(cli, tmp_path):
     proc = cli("matrix", "--models", "mlp_tabular", "--atol", "1e-3", cwd=tmp_path)
     assert proc.returncode == 2 and "--atol and --rtol go together" in proc.stderr

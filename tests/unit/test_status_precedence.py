@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.framework
+
 pytest.importorskip("tensorflow")
 
 from convcheck.cache import CellCache  # noqa: E402

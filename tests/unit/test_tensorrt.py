@@ -64,6 +64,7 @@ def _graph_model(nodes, opset: int = 18, extra_opsets=(), functions=()):
 
 
 # -- (a) the static check on real ONNX files ------------------------------------------------------
+@pytest.mark.framework
 def test_dynamo_export_of_a_cnn_is_all_supported(cnn_onnx):
     _, folder = cnn_onnx
     report = check_onnx_graph(folder / "model.onnx")
@@ -138,6 +139,7 @@ def test_opset_outside_the_parser_range_is_flagged(tmp_path, delta):
     assert f"opset {opset}" in report["verdict"]
 
 
+@pytest.mark.framework
 def test_precheck_reads_the_artifact_without_tensorrt(cnn_onnx):
     _, folder = cnn_onnx
     script = (
@@ -229,6 +231,7 @@ def _build(cnn_onnx, tmp_path: Path, precision: str) -> Artifact:
     return EngineFromOnnx().convert(Artifact(Format.ONNX, folder, {"entry": "model.onnx"}), ctx)
 
 
+@pytest.mark.framework
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_engine_build(cnn_onnx, tmp_path, precision):
@@ -242,6 +245,7 @@ def test_engine_build(cnn_onnx, tmp_path, precision):
     assert meta["profiles"] == [{"x": {"min": [1, 3, 16, 16], "opt": [2, 3, 16, 16], "max": [32, 3, 16, 16]}}]
 
 
+@pytest.mark.framework
 @pytest.mark.gpu
 @pytest.mark.parametrize(("precision", "atol"), [("fp32", 1e-4), ("fp16", 1e-2)])
 def test_runner_parity_with_torch(cnn_onnx, tmp_path, precision, atol):

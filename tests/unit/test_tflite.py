@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.framework
+
 pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")
 

@@ -130,6 +130,7 @@ def test_modules_import_no_framework():
     assert proc.stdout.strip() == "[]"
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 @pytest.mark.parametrize("route", ["onnx", "exported_program"])
 @pytest.mark.parametrize("spec", [MLP, CNN], ids=["mlp", "cnn"])
@@ -150,6 +151,7 @@ def test_tvm_matches_torch(spec: ModelSpec, route: str, tmp_path: Path):
     np.testing.assert_allclose(out[spec.outputs[0]], _torch_reference(spec, ctx.example_feeds), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_static_shapes_are_enforced(tmp_path: Path):
     pytest.importorskip("tvm")
@@ -159,6 +161,7 @@ def test_static_shapes_are_enforced(tmp_path: Path):
         _run(artifact, MLP.feeds(seed=1, batch=3))
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_onnx_lstm_is_unsupported_naming_the_op(tmp_path: Path):
     pytest.importorskip("tvm")
@@ -172,6 +175,7 @@ def test_onnx_lstm_is_unsupported_naming_the_op(tmp_path: Path):
     assert (failure.status, failure.op) == ("unsupported", "LSTM"), failure.message
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_tuning_writes_both_variants_and_reuses_its_records(tmp_path: Path):
     pytest.importorskip("tvm")

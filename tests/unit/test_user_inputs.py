@@ -84,6 +84,7 @@ def test_open_sequence_axis_is_refused_without_data(tmp_path: Path) -> None:
         spec_from_onnx(vad_model(tmp_path / "vad.onnx"))
 
 
+@pytest.mark.framework
 def test_npz_settles_open_dims_and_keeps_them_dynamic(tmp_path: Path) -> None:
     model = vad_model(tmp_path / "vad.onnx")
     rng = np.random.default_rng(1)
@@ -104,6 +105,7 @@ def test_npz_settles_open_dims_and_keeps_them_dynamic(tmp_path: Path) -> None:
         assert prob.shape == (1, 1) and new_state.shape == (2, 1, 16)
 
 
+@pytest.mark.framework
 def test_npz_of_one_sample_with_a_longer_sequence(tmp_path: Path) -> None:
     model = vad_model(tmp_path / "vad.onnx")
     npz = tmp_path / "one.npz"
@@ -127,6 +129,7 @@ def test_a_batch_axis_named_like_the_first_one_defaults_to_1(tmp_path: Path) -> 
     assert (state.shape, state.dynamic_axes) == ((2, 1, 16), {1: "batch"})
 
 
+@pytest.mark.framework
 def test_input_option_settles_the_open_dim_and_records_it_dynamic(tmp_path: Path) -> None:
     model = vad_model(tmp_path / "vad.onnx")
     spec = spec_from_onnx(model, ["x:1x512:float32", "state:2x1x16:float32"])
@@ -140,6 +143,7 @@ def test_input_option_settles_the_open_dim_and_records_it_dynamic(tmp_path: Path
 
 
 # -- 2. index ranges from the graph ------------------------------------------------------------------
+@pytest.mark.framework
 def test_gather_indices_draw_from_the_smallest_table(tmp_path: Path) -> None:
     model = embedding_model(tmp_path / "emb.onnx")
     spec = spec_from_onnx(model)
@@ -161,6 +165,7 @@ def test_an_explicit_range_wins_over_the_table(tmp_path: Path) -> None:
     assert spec.inputs[0].high == 300.0
 
 
+@pytest.mark.framework
 @pytest.mark.parametrize("variant", ["reshape_flatten", "constant_table_axis1", "int8_ids"])
 def test_index_patterns(tmp_path: Path, variant: str) -> None:
     shape = nh.from_array(np.array([6], np.int64), "shape6")
@@ -265,6 +270,7 @@ def bf16_model(path: Path) -> Path:
                  [h.make_tensor_value_info("y", T.FLOAT, [1, "n"])])
 
 
+@pytest.mark.framework
 def test_string_input_from_npz_runs_in_ort(tmp_path: Path) -> None:
     model = string_model(tmp_path / "text.onnx")
     with pytest.raises(ConvcheckError, match=r"'s' is str.*--inputs data.npz holding s as a numpy str array"):
@@ -284,6 +290,7 @@ def test_string_input_from_npz_runs_in_ort(tmp_path: Path) -> None:
         spec_from_onnx(model, npz=npz)
 
 
+@pytest.mark.framework
 def test_bfloat16_input_from_float32_npz(tmp_path: Path) -> None:
     ml_dtypes = pytest.importorskip("ml_dtypes")
     ort = pytest.importorskip("onnxruntime")
@@ -345,6 +352,7 @@ def scalar_model(path: Path) -> Path:
                  [h.make_tensor_value_info("y", T.FLOAT, []), h.make_tensor_value_info("k", T.INT64, [])])
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_scalar_inputs_convert_and_run_in_tvm(tmp_path: Path) -> None:
     """Regression: the TVM runtime passed each feed through np.ascontiguousarray, which makes a
@@ -378,6 +386,7 @@ def test_scalar_inputs_convert_and_run_in_tvm(tmp_path: Path) -> None:
 
 
 # -- other formats: --input checked against what the file declares -----------------------------------
+@pytest.mark.framework
 @pytest.mark.slow
 def test_input_for_a_pt2_is_checked_against_the_program(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")

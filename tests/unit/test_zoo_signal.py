@@ -19,6 +19,7 @@ MIN_SENSITIVITY = 0.05
 CASES = [(name, fmt, size) for name, spec in models.items() for fmt in spec.sources for size in spec.sizes]
 
 
+@pytest.mark.framework
 @pytest.mark.parametrize("name, fmt, size", CASES, ids=[f"{n}-{f.value}-{s}" for n, f, s in CASES])
 def test_reference_outputs_vary(name, fmt, size):
     from convcheck.registry import runtimes
