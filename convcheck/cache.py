@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from convcheck.version import __version__
+from convcheck.atomic import write_json_atomic
 from convcheck.types import Status, digest_paths
 
 if TYPE_CHECKING:
@@ -147,16 +146,10 @@ class CellCache:
     def put(self, key: str, cell: dict[str, Any]) -> None:
         if not self.enabled or Status(cell["status"]) in NOT_CACHED:
             return
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump({k: v for k, v in cell.items() if k not in ("cached", "cache_key")}, fh, allow_nan=False)
-            os.replace(tmp, path)  # atomic: a reader sees the old entry or the new one, never half
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # Atomic: a reader sees the old entry or the new one, never half (a write cut short stays a
+        # temporary file, which no reader opens).
+        write_json_atomic(self._path(key), {k: v for k, v in cell.items() if k not in ("cached", "cache_key")},
+                          indent=None)
 
 
 def info(folder: Path) -> dict[str, Any]:

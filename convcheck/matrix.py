@@ -9,7 +9,8 @@ from typing import Any, Callable
 from convcheck.cache import CellCache, cell_key
 from convcheck.executors.inline import InlineExecutor
 from convcheck.plan import PlannedCell, RunSettings
-from convcheck.results import new_run, now_iso, summarize, write_json_atomic
+from convcheck.atomic import write_json_atomic
+from convcheck.results import new_run, now_iso, summarize
 from convcheck.types import Status
 
 

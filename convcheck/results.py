@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import secrets
-import tempfile
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from convcheck.version import __version__
@@ -53,21 +50,6 @@ def summarize(cells: list[dict[str, Any]]) -> dict[str, int]:
     for cell in cells:
         counts[cell["status"]] = counts.get(cell["status"], 0) + 1
     return counts
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def schema() -> dict[str, Any]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from convcheck.reports.atomic import write_text_atomic
+from convcheck.atomic import write_text_atomic
 from convcheck.reports.cell_view import Cell, label, lockin_of
 from convcheck.reports.escaping import esc, script_json
 from convcheck.reports.html_charts import FACTOR_COLOURS, LogScale, contributions, latency_panel, lockin_chart, parity_chart

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from convcheck.reports.atomic import write_text_atomic
+from convcheck.atomic import write_text_atomic
 from convcheck.reports.status_groups import default_fail_on
 
 __all__ = ["default_fail_on", "parse_fail_on", "score", "write_reports"]

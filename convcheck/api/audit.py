@@ -84,9 +84,9 @@ def plan_audit(model: str, deploy: str, *, size: str = "full", input_specs: Iter
 def finish_audit(run: RunResult, plan: AuditPlan, latency_budget_ms: float | None = None,
                  price_per_hour: float | None = None, traffic: float | None = None) -> AuditResult:
     """The decision over a finished run, written beside its reports (audit.json, .md, .html)."""
-    from convcheck.reports.atomic import write_text_atomic
+    from convcheck.atomic import write_text_atomic
     from convcheck.reports.audit import build_audit, render_audit_html, render_audit_md
-    from convcheck.results import write_json_atomic
+    from convcheck.atomic import write_json_atomic
 
     found = build_audit(run.results, plan.spec.name, plan.profile, latency_budget_ms, price_per_hour, traffic)
     files = {name: run.out_dir / name for name in ("audit.json", "audit.md", "audit.html")}

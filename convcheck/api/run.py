@@ -212,7 +212,7 @@ def _outputs(results: dict[str, Any], out_dir: Path, report: ReportOptions, opti
     """The run's last task: lock-in scores over every cell, then results.json and the reports."""
     from convcheck.matrix import exit_code
     from convcheck.reports.outputs import score, write_reports
-    from convcheck.results import write_json_atomic
+    from convcheck.atomic import write_json_atomic
 
     fail_on = report.statuses()
     results = score(results, report.lockin_weights)
