@@ -13,7 +13,7 @@ from typing import Any
 from convcheck.errors import ConvcheckError
 from convcheck.model_spec import ModelSpec
 from convcheck.registry import converters, did_you_mean, models
-from convcheck.routes import SOURCES, Route
+from convcheck.routes import Route, sources
 from convcheck.types import Format, Target
 from convcheck.validate.latency import LatencyConfig
 
@@ -25,7 +25,7 @@ class RunSettings:
     samples: int = 4  # parity samples per cell, seeds 0..samples-1
     threads: int | None = None  # None: the runtime's default
     latency: LatencyConfig = field(default_factory=LatencyConfig)
-    #: Reference runtime per source format, where the user chose another than SOURCES' default.
+    #: Reference runtime per source format, where the user chose another than the default (routes.sources).
     references: dict[Format, str] = field(default_factory=dict)
     #: Options hops read from their ConvertContext (tvm_tune_trials, cache_dir).
     hop_settings: dict[str, Any] = field(default_factory=dict)
@@ -40,7 +40,7 @@ class RunSettings:
     max_artifact_mb: float | None = 20480.0
 
     def reference_runtime(self, source: Format) -> str:
-        return self.references.get(source, SOURCES[source])
+        return self.references.get(source) or sources()[source]
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def compute_reference(settings: RunSettings, spec: ModelSpec, source: Format) ->
     try:
         outputs, probe = _reference_outputs(settings, name, spec, source, feeds)
     except _ReferenceUnavailable as refused:  # only this reference runtime cannot load the model
-        fallback = REFERENCE_FALLBACKS.get(name)
+        fallback = runtimes.get(name).reference_fallback  # type: ignore[attr-defined]
         if fallback is None:
             raise refused.cause from None
         note = (f"the reference is {fallback}, not {name}: {name} could not load the model "
@@ -90,7 +90,7 @@ def _reference_outputs(settings: RunSettings, name: str, spec: ModelSpec, source
     runtime = runtimes.get(name)(Target(name), settings.threads)
     try:
         runtime.activate(source_artifact(settings, spec, source))
-    except Exception as exc:  # noqa: BLE001 - a fallback reference may load it (REFERENCE_FALLBACKS)
+    except Exception as exc:  # noqa: BLE001 - a fallback reference may load it (Runtime.reference_fallback)
         raise _ReferenceUnavailable(exc) from exc
     try:
         outputs = [runtime.infer(f) for f in feeds]
@@ -158,11 +158,6 @@ class _ReferenceUnavailable(Exception):
     def __init__(self, cause: BaseException) -> None:
         super().__init__(str(cause))
         self.cause = cause
-
-
-#: Where the default reference runtime cannot load a model, the one that computes it instead (and says so):
-#: ONNX Runtime runs opset 7 and later only; the ONNX spec's own evaluator runs every opset.
-REFERENCE_FALLBACKS: dict[str, str] = {"ort_reference": "onnx_reference"}
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:

@@ -21,18 +21,21 @@ from convcheck.types import Format, Requirement, Status
 if TYPE_CHECKING:
     from convcheck.model_spec import ModelSpec
 
-#: Source formats a model can come in, and the runtime that computes its reference outputs by default.
-SOURCES: dict[Format, str] = {
-    Format.TORCH: "torch",
-    Format.KERAS: "keras",
-    Format.ONNX: "ort_reference",  # a user's ONNX file: ORT with graph optimisations off
-    Format.SAVEDMODEL: "savedmodel",  # a user's SavedModel folder: TensorFlow calling its signature
-    Format.TFLITE: "tflite_reference",  # a user's .tflite file: LiteRT's reference kernels, no XNNPACK
-}
-#: Other reference runtimes a user may choose (`--reference`), per source format.
-REFERENCE_CHOICES: dict[Format, dict[str, str]] = {
-    Format.ONNX: {"ort": "ort_reference", "onnx-reference": "onnx_reference"},
-}
+def sources() -> dict[Format, str]:
+    """Source formats a model can come in -> the runtime that computes its reference by default: the first
+    registered runtime that declares it in `Runtime.reference_for` (torch, keras, ort_reference for a user's
+    ONNX file, savedmodel, tflite_reference for a user's .tflite), in registry order."""
+    found: dict[Format, str] = {}
+    for name, cls in runtimes.items():
+        for fmt in getattr(cls, "reference_for", ()):
+            found.setdefault(fmt, name)
+    return found
+
+
+def reference_choices(source: Format) -> dict[str, str]:
+    """`--reference` names -> runtime registry names, for a source format with more than one reference."""
+    return {cls.reference_choice: name for name, cls in runtimes.items()  # type: ignore[attr-defined]
+            if source in getattr(cls, "reference_for", ()) and getattr(cls, "reference_choice", "")}
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,8 @@ class Route:
     def packages(self) -> tuple[str, ...]:
         """Every distribution the route touches, for the tool versions shown beside its figures: what
         its reference runtime, hops and runtime require (with the distributions that come with them)."""
-        reference = runtimes.get(SOURCES[self.source]) if self.source in SOURCES else None
+        default = sources().get(self.source)
+        reference = runtimes.get(default) if default else None
         reqs = list(getattr(reference, "requires", ())) + list(self.requires)
         return tuple(dict.fromkeys(d for r in reqs for d in r.distributions))
 
@@ -113,7 +117,7 @@ def enumerate_routes() -> tuple[Route, ...]:
             if conv.source is fmt and conv.target not in formats:  # type: ignore[attr-defined]
                 walk(source, conv.target, chain + (conv_name,), formats + (conv.target,))  # type: ignore[attr-defined]
 
-    for source in SOURCES:
+    for source in sources():
         walk(source, source, (), (source,))
     return tuple(found.values())
 

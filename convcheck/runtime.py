@@ -24,6 +24,14 @@ class Runtime:
     #: A runtime that only computes references (PyTorch eager on CPU, ORT with optimisations off)
     #: never ends a route.
     reference_only: ClassVar[bool] = False
+    #: Source formats this runtime computes reference outputs for: the formats a model can come in (a
+    #: route starts at each). The first runtime registered for a format is its default reference; the
+    #: others are `--reference` choices, named by `reference_choice`.
+    reference_for: ClassVar[tuple[Format, ...]] = ()
+    reference_choice: ClassVar[str] = ""
+    #: Registry name of the runtime that computes the reference when this one cannot load the model
+    #: (and the cell says so).
+    reference_fallback: ClassVar[str | None] = None
     #: Ray resources a cell of this runtime needs where the cluster offers them (Core ML: a node started
     #: with `--resources='{"macos": 1}'`); a CUDA device asks for a GPU on its own.
     placement: ClassVar[dict[str, float]] = {}

@@ -238,10 +238,10 @@ class CheckOptions(_PlanOptions):
         self._set("source", None if self.source is None else os.fspath(self.source))
         self._set("input_data", _path(self.input_data))
         super().__post_init__()
-        from convcheck.routes import REFERENCE_CHOICES
+        from convcheck.routes import reference_choices
         from convcheck.types import Format
 
-        choices = REFERENCE_CHOICES[Format.ONNX]
+        choices = reference_choices(Format.ONNX)
         if self.reference not in choices:
             raise ConvcheckError(f"unknown --reference {self.reference!r}: use {' or '.join(choices)}")
 
@@ -252,10 +252,10 @@ class CheckOptions(_PlanOptions):
                                source=self.source, signature=self.signature)]
 
     def references(self) -> dict[Any, str]:
-        from convcheck.routes import REFERENCE_CHOICES
+        from convcheck.routes import reference_choices
         from convcheck.types import Format
 
-        return {Format.ONNX: REFERENCE_CHOICES[Format.ONNX][self.reference]}
+        return {Format.ONNX: reference_choices(Format.ONNX)[self.reference]}
 
     def resolved(self) -> CheckOptions:
         data = self.input_data.resolve() if self.input_data is not None and self.input_data.exists() else self.input_data

@@ -23,12 +23,12 @@ CASES = [(name, fmt, size) for name, spec in models.items() for fmt in spec.sour
 @pytest.mark.parametrize("name, fmt, size", CASES, ids=[f"{n}-{f.value}-{s}" for n, f, s in CASES])
 def test_reference_outputs_vary(name, fmt, size):
     from convcheck.registry import runtimes
-    from convcheck.routes import SOURCES
+    from convcheck.routes import sources
 
     spec = models.get(name)
     art = spec.source_artifact(fmt, size)
     art.metadata.update(input_names=[i.name for i in spec.inputs_for(fmt, size)], output_names=list(spec.outputs))
-    rt = runtimes.get(SOURCES[fmt])(Target(SOURCES[fmt]))
+    rt = runtimes.get(sources()[fmt])(Target(sources()[fmt]))
     rt.activate(art)
     y1, y2 = rt.infer(spec.feeds(0, fmt=fmt, size=size)), rt.infer(spec.feeds(1, fmt=fmt, size=size))
     for out in spec.outputs:

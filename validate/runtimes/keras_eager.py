@@ -13,6 +13,7 @@ from convcheck.runtime import Runtime
 
 class KerasRuntime(Runtime):
     name = "keras"
+    reference_for = (Format.KERAS,)
     format = Format.KERAS
     devices = ("cpu",)
     #: fp64: the same model rebuilt from its config in float64 with its weights cast (the noise floor).

@@ -119,6 +119,7 @@ class LitertReferenceRuntime(LitertRuntime):
     precisions = ("fp32", "fp16", "int8")
     summary = "LiteRT interpreter with reference kernels (BUILTIN_REF, no XNNPACK) (reference)"
     reference_only = True
+    reference_for = (Format.TFLITE,)
     delegate = "none (reference kernels)"
 
     def _interpreter_options(self) -> dict[str, Any]:
@@ -141,6 +142,7 @@ class LitertBuiltinRuntime(LitertReferenceRuntime):
     the second implementation a .tflite file's noise floor is measured with."""
 
     delegate = "none (optimised builtin kernels)"
+    reference_for = ()  # only the noise floor's second implementation, never a reference
 
     def _interpreter_options(self) -> dict[str, Any]:
         from ai_edge_litert.interpreter import OpResolverType

@@ -161,6 +161,10 @@ class OrtReferenceRuntime(Float64Mixin, OrtRuntime):
     `onnx/ort` (optimisations on, as deployed) is a real comparison."""
 
     name = "ort_reference"
+    reference_for = (Format.ONNX,)
+    reference_choice = "ort"
+    #: ONNX Runtime runs opset 7 and later only; the ONNX spec's own evaluator runs every opset.
+    reference_fallback = "onnx_reference"
     devices = ("cpu",)
     precisions = ("fp32", "fp64")
     summary = "ONNX Runtime CPU, graph optimisations off (reference)"
@@ -199,5 +203,7 @@ class OnnxReferenceEvaluatorRuntime(Float64Mixin, _OnnxEvaluator):
     requires = (ONNX,)
     summary = "onnx.reference evaluator (reference)"
     reference_only = True
+    reference_for = (Format.ONNX,)  # registered after ort_reference: a choice, not the default
+    reference_choice = "onnx-reference"
 
 

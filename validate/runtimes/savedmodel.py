@@ -17,6 +17,7 @@ from convcheck.runtime import Runtime
 
 class SavedModelRuntime(Runtime):
     name = "savedmodel"
+    reference_for = (Format.SAVEDMODEL,)
     format = Format.SAVEDMODEL
     devices = ("cpu",)
     precisions = ("fp32",)

@@ -16,6 +16,7 @@ class TorchRuntime(Runtime):
     """Reference: fp32 eager on CPU; fp64 measures the fp32 reference's own rounding (noise floor)."""
 
     name = "torch"
+    reference_for = (Format.TORCH,)
     format = Format.TORCH
     devices = ("cpu",)
     precisions = ("fp32", "fp64")
@@ -65,6 +66,7 @@ class TorchCudaRuntime(TorchRuntime):
     """`torch/eager`: the same model in eager mode on a CUDA GPU (cuDNN kernels, TF32 off)."""
 
     name = "eager"
+    reference_for = ()  # a route on CUDA, not the reference
     devices = ("cuda",)
     precisions = ("fp32", "fp16")
     summary = "PyTorch eager on CUDA"
