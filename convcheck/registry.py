@@ -92,6 +92,15 @@ class Registry(Generic[T]):
         for name in self.names():
             yield name, self.get(name)
 
+    def loadable_items(self) -> Iterator[tuple[str, T]]:
+        """Like items(), skipping entries whose module fails to import (a broken plugin): for readers of
+        metadata that must not fail because of it (rendering a report, listing lock-in facts)."""
+        for name in self.names():
+            try:
+                yield name, self.get(name)
+            except Exception:  # noqa: BLE001 - a plugin's import error is its own; `convcheck routes` shows it
+                continue
+
     def portable(self) -> dict[str, object]:
         """Every entry as something a worker process can re-register: the dotted path, or the object
         itself for `register_object` entries (pickled: a class by reference, a spec by value)."""

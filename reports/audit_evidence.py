@@ -43,7 +43,7 @@ def _declared_candidates() -> list[tuple[str, str]]:
     the classes imports no framework)."""
     from convcheck.registry import runtimes
 
-    return [(name, f"*/{cls.name}") for _, cls in runtimes.items()  # type: ignore[attr-defined]
+    return [(name, f"*/{cls.name}") for _, cls in runtimes.loadable_items()  # type: ignore[attr-defined]
             for name in getattr(cls, "deploy_profiles", ())]
 
 

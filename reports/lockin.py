@@ -34,7 +34,7 @@ def plugin_lockin_data() -> dict:
 
     merged: dict = {}
     for registry in (converters, runtimes):
-        for _, cls in registry.items():
+        for _, cls in registry.loadable_items():
             fragment = getattr(cls, "lockin", None)
             if fragment:
                 merged = _deep_merge(merged, fragment)

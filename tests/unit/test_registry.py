@@ -63,3 +63,19 @@ def test_every_builtin_entry_loads_and_declares_its_contract():
         assert rt.name and rt.format and rt.devices and rt.precisions
     for name, spec in models.items():
         assert spec.name == name and spec.inputs and spec.outputs and spec.builders
+
+
+def test_a_broken_plugin_does_not_stop_reports_reading_metadata():
+    """Lock-in facts and deployment profiles read every registered class; a plugin whose module fails to
+    import is skipped there (its routes still say what is wrong in `convcheck routes`)."""
+    from convcheck.registry import runtimes
+    from convcheck.reports.audit_evidence import load_profiles
+    from convcheck.reports.lockin import load_lockin_data
+
+    runtimes.register("_broken_plugin", "convcheck_no_such_module_xyz:Runtime")
+    try:
+        assert "_broken_plugin" not in dict(runtimes.loadable_items())
+        assert load_lockin_data()["runtime_tools"]["ort"] == ["onnxruntime"]
+        assert "*/ort" in load_profiles()["cpu-server"]["routes"]
+    finally:
+        runtimes.unregister("_broken_plugin")
