@@ -182,8 +182,8 @@ def _needs(cell: dict[str, Any]) -> str:
     needs = []
     if cell.get("device") == "cuda" or "no cuda" in msg.lower():
         needs.append("an NVIDIA GPU (CUDA)")
-    elif cell.get("runtime") == "coreml" or "macos" in msg.lower():
-        needs.append("macOS (Core ML executes only there)")
+    elif "macos" in msg.lower():  # the runtime's own host_unsupported() reason, carried in the message
+        needs.append("macOS (the runtime executes only there)")
     if cell.get("status") == "missing_dep":
         hint = next((part.strip() for part in msg.split(";") if "pip install" in part), "")
         needs.append(hint or "the route's packages installed")
