@@ -25,8 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from convcheck.version import __version__
 from convcheck.types import Artifact, Format
+from convcheck.version import __version__
 
 CACHE_FORMAT = 1
 

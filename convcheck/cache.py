@@ -23,9 +23,9 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from convcheck.version import __version__
 from convcheck.atomic import write_json_atomic
 from convcheck.types import Status, digest_paths
+from convcheck.version import __version__
 
 if TYPE_CHECKING:
     from convcheck.plan import PlannedCell, RunSettings

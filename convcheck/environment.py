@@ -19,12 +19,13 @@ ENGINE_EXTRAS: tuple[str, ...] = ("ray", "typer", "rich")
 
 
 def known_requirements() -> list[Any]:
-    """Every Requirement a registered hop or runtime declares (plugins' too), in registry order."""
+    """Every Requirement a registered hop or runtime declares (plugins' too), in registry order; a plugin
+    whose module fails to import is left out (doctor must still report on everything else)."""
     from convcheck.registry import converters, runtimes
 
     found: dict[Any, None] = {}
     for registry in (converters, runtimes):
-        for _, cls in registry.items():
+        for _, cls in registry.loadable_items():
             found.update(dict.fromkeys(getattr(cls, "requires", ())))
     return list(found)
 

@@ -18,12 +18,12 @@ from typing import Any, Callable
 import numpy as np
 
 from convcheck import dag
+from convcheck.cells import detail_lines, internal_error_fields, new_cell
+from convcheck.compare import compare_outputs
 from convcheck.converter import ConvertContext
 from convcheck.environment import module_present
 from convcheck.errors import CellFailure
 from convcheck.failures import classify, first_line
-from convcheck.cells import detail_lines, internal_error_fields, new_cell
-from convcheck.compare import compare_outputs
 from convcheck.model_spec import ModelSpec
 from convcheck.plan import RunSettings
 from convcheck.reference import Reference, compute_reference, source_artifact
@@ -373,8 +373,7 @@ class CellRunner:
 
         applied = cell["parity"]["tolerance"]
         tol = Tolerance(applied["atol"], applied["rtol"], applied.get("check", "elementwise"),
-                                   applied.get("min_snr_db"), applied.get("atol_rel") or 0.0,
-                                   applied.get("negligible"))
+                        applied.get("min_snr_db"), applied.get("atol_rel") or 0.0, applied.get("negligible"))
         feeds = ref.feeds[cell["parity"].get("worst_sample") or 0]
         found = localize_cell(route.formats, route.runtime, cell["artifacts"],
                               lambda: materialize(self.source_artifact(spec, route.source)), feeds, tol,

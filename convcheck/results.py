@@ -12,11 +12,10 @@ import secrets
 from importlib import resources
 from typing import Any
 
+from convcheck.environment import ENGINE_PACKAGES, host, packages
 from convcheck.version import __version__
-from convcheck.environment import host, packages
 
 SCHEMA_VERSION = 1
-CORE_DISTRIBUTIONS = ("numpy",)
 
 
 def new_run_id() -> str:
@@ -37,7 +36,7 @@ def new_run(run_id: str, settings: dict[str, Any], distributions: list[str]) -> 
             "finished": None,
             "convcheck_version": __version__,
             "host": host(),
-            "packages": packages(list(dict.fromkeys([*CORE_DISTRIBUTIONS, *distributions]))),
+            "packages": packages(list(dict.fromkeys([*ENGINE_PACKAGES, *distributions]))),
             "settings": settings,
         },
         "summary": {},

@@ -21,6 +21,7 @@ from convcheck.types import Format, Requirement, Status
 if TYPE_CHECKING:
     from convcheck.model_spec import ModelSpec
 
+
 def sources() -> dict[Format, str]:
     """Source formats a model can come in -> the runtime that computes its reference by default: the first
     registered runtime that declares it in `Runtime.reference_for` (torch, keras, ort_reference for a user's

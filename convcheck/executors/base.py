@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 Finished = tuple[int, dict[str, Any]]
 #: (index, planned cell) of a group, in plan order.
 Group = list[tuple[int, "PlannedCell"]]
-#: Called with (stage task id, stage) as each task of the DAG starts.
-StageReport = Callable[[str, str], None]
 
 
 @dataclass
@@ -152,4 +150,3 @@ class Executor:
 
     def run(self, cells: list["PlannedCell"], on_start: Callable[[int], None]) -> Iterator[Finished]:
         raise NotImplementedError
-
