@@ -63,7 +63,10 @@ def compute_reference(settings: RunSettings, spec: ModelSpec, source: Format) ->
         note = (f"the reference is {fallback}, not {name}: {name} could not load the model "
                 f"({first_line(refused.cause)})")
         name = fallback
-        outputs, probe = _reference_outputs(settings, name, spec, source, feeds)
+        try:
+            outputs, probe = _reference_outputs(settings, name, spec, source, feeds)
+        except _ReferenceUnavailable as again:  # neither loads it: the fallback's own error, the first's chained
+            raise again.cause from refused.cause
     vacuous: dict[str, str] = {}
     for out in spec.outputs:
         if any(out not in o for o in outputs):

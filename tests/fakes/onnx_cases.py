@@ -125,3 +125,18 @@ def opset1_add(path: Path) -> Path:
     # IR version 3 wants every initializer listed among the graph's inputs too.
     return _save(helper.make_graph(nodes, "old", [_f32("x", [2, 4]), _f32("b", [2, 4])], [_f32("y", [2, 4])], [b]),
                  path, opset=1)
+
+
+def unknown_custom_op(path: Path) -> Path:
+    """y = Frobnicate(x) in a custom domain no runtime here implements: neither ONNX Runtime nor the
+    ONNX evaluator (its fallback) can compute the reference."""
+    from onnx import helper
+
+    import onnx
+
+    node = helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example")
+    graph = helper.make_graph([node], "custom_op", [_f32("x", [1, 4])], [_f32("y", [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+    model.ir_version = 9
+    onnx.save(model, str(path))
+    return path

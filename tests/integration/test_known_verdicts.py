@@ -122,3 +122,14 @@ def test_onnx_reference_records_a_measured_float64_floor(tmp_path):
                   reference="onnx_reference")
     floor = cells["onnx/ort"]["parity"]["noise_floor"]
     assert floor["max_abs"] > 1e-6, floor
+
+
+def test_a_model_neither_reference_can_load_names_the_op_and_the_real_errors(tmp_path):
+    """ORT refuses the custom op, so the ONNX evaluator is tried and refuses it too: the cell names the
+    op and both tools' own errors, never convcheck's internal wrapper (`_ReferenceUnavailable: ...`)."""
+    cell = check(onnx_cases.unknown_custom_op(tmp_path / "custom.onnx"), "onnx/ort", tmp_path)["onnx/ort"]
+    assert cell["status"] == "unsupported" and cell["error"]["stage"] == "reference", _status(cell)
+    assert cell["error"]["op"] == "com.example:Frobnicate"
+    message = cell["error"]["message"]
+    assert "_ReferenceUnavailable" not in message, message
+    assert "from domain 'com.example' is unknown" in message and "not a registered function/op" in message
