@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from convcheck.plan import PlannedCell, RunSettings
 
 #: Bump when the cell format or the key's meaning changes: old entries then miss.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 #: Statuses that say something about this run's machine or limits, not about the route: never cached.
 NOT_CACHED = (Status.CRASHED, Status.TIMEOUT, Status.OOM, Status.UPSTREAM_FAILED, Status.INTERNAL_ERROR)
 
@@ -39,7 +39,9 @@ NOT_CACHED = (Status.CRASHED, Status.TIMEOUT, Status.OOM, Status.UPSTREAM_FAILED
 #: RunSettings fields that cannot change a cell's figures or verdict (where files go). Every other
 #: field is in the key: a new setting is keyed by default, and tests/unit/test_cache_key.py fails
 #: when a field is neither keyed nor listed here.
-SETTINGS_NOT_KEYED = frozenset({"workdir", "artifact_cache_dir"})
+SETTINGS_NOT_KEYED = frozenset({"workdir", "artifact_cache_dir",
+                                # keyed through the cell's environment instead (its resolved versions):
+                                "toolchains"})
 #: hop_settings entries that are locations, not options.
 HOP_SETTINGS_NOT_KEYED = frozenset({"cache_dir"})
 #: ModelSpec fields that do not change what a cell computes (text for people; the model's files are
@@ -61,6 +63,7 @@ def cell_key(planned: "PlannedCell", settings: "RunSettings") -> str:
     convs = [converters.get(c) for c in route.converters]
     runtime = runtimes.get(route.runtime)
     distributions = sorted(set(route.packages) | {"numpy"})
+    env = planned.env
     run_settings = {f.name: _keyable(getattr(settings, f.name)) for f in fields(settings)
                     if f.name not in SETTINGS_NOT_KEYED}
     run_settings["hop_settings"] = {k: _keyable(v) for k, v in settings.hop_settings.items()
@@ -85,9 +88,17 @@ def cell_key(planned: "PlannedCell", settings: "RunSettings") -> str:
         "reference_runtime": settings.reference_runtime(route.source),
         "target": target.id,
         "settings": run_settings,
-        "versions": {d: package_version(d) for d in distributions},
+        # A cell in a toolchain environment: the versions uv resolved there, and what it was asked for.
+        "versions": {d: _env_version(env, d) if env is not None else package_version(d) for d in distributions},
+        "env": None if env is None else {"requirements": list(env.requirements), "packages": env.packages},
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _env_version(env: Any, distribution: str) -> str | None:
+    from convcheck.environment import canonical
+
+    return env.packages.get(canonical(distribution))
 
 
 def _keyable(value: Any) -> Any:

@@ -19,7 +19,7 @@ from rich.text import Text
 from convcheck.cli_options import (
     DEVICE_OPT, PRECISION_OPT, SAMPLES_OPT, THREADS_OPT, ATOL_OPT, RTOL_OPT, EXECUTOR_OPT, RAY_ADDRESS_OPT,
     JOBS_OPT, TIMEOUT_OPT, MEMORY_OPT, NO_CACHE_OPT, RETRY_OPT, RESUME_OPT, BATCH_OPT, BENCH_SECONDS_OPT,
-    BENCH_ITERS_OPT, TVM_TUNE_OPT, OUT_OPT, FAIL_ON_OPT, LOCKIN_WEIGHTS_OPT, MAX_ARTIFACT_OPT, DRY_RUN_OPT,
+    BENCH_ITERS_OPT, TVM_TUNE_OPT, TOOLCHAIN_OPT, OUT_OPT, FAIL_ON_OPT, LOCKIN_WEIGHTS_OPT, MAX_ARTIFACT_OPT, DRY_RUN_OPT,
 )
 from convcheck.errors import ConvcheckError
 from convcheck.version import __version__
@@ -178,6 +178,16 @@ class _Bar:
     def start(self, planned: Any) -> None:
         self.progress.update(self.task, description=f"{planned.spec.name} × {planned.route.id}")
 
+    def env(self, line: str) -> None:
+        """A toolchain environment being made (convcheck.envs): its milestones above the bar, uv's
+        current step in the bar's description."""
+        milestone = line.startswith(("creating environment", "environment "))
+        if self.progress is None or milestone:
+            (self.progress.console if self.progress is not None else err_console).print(
+                line, highlight=False, markup=False, soft_wrap=True)
+        else:
+            self.progress.update(self.task, description=f"env: {line.strip()[:70]}")
+
     def done(self, cell: dict) -> None:
         from convcheck.types import Status
 
@@ -210,7 +220,7 @@ def _run(options: Any, engine: Any, report: Any, resume: Optional[str] = None, d
     bar = _Bar()
     try:
         result = api.execute(options, engine, report, resume=resume, on_plan=bar.plan, on_cell_start=bar.start,
-                             on_cell_done=bar.done, **more)
+                             on_cell_done=bar.done, on_env=bar.env, **more)
     except api.RunInterrupted as stop:
         bar.stop()
         err_console.print(f"interrupted: {stop.finished} of {stop.total} cells finished and are kept in "
@@ -269,6 +279,7 @@ def matrix(
     bench_seconds: float = BENCH_SECONDS_OPT,
     bench_iters: int = BENCH_ITERS_OPT,
     tvm_tune: int = TVM_TUNE_OPT,
+    toolchain: Optional[list[str]] = TOOLCHAIN_OPT,
     atol: Optional[float] = ATOL_OPT,
     rtol: Optional[float] = RTOL_OPT,
     batch: Optional[str] = BATCH_OPT,
@@ -326,6 +337,7 @@ def check(
     bench_seconds: float = BENCH_SECONDS_OPT,
     bench_iters: int = BENCH_ITERS_OPT,
     tvm_tune: int = TVM_TUNE_OPT,
+    toolchain: Optional[list[str]] = TOOLCHAIN_OPT,
     atol: Optional[float] = ATOL_OPT,
     rtol: Optional[float] = RTOL_OPT,
     batch: Optional[str] = BATCH_OPT,

@@ -39,6 +39,11 @@ BENCH_ITERS_OPT = typer.Option(30, "--bench-iters", min=1, help="Minimum timed i
 TVM_TUNE_OPT = typer.Option(0, "--tvm-tune", min=0, metavar="TRIALS",
                             help="MetaSchedule tuning trials for TVM cells (0: untuned). The tuning database is "
                             "cached per model and target; tuned and untuned latency are both recorded.")
+TOOLCHAIN_OPT = typer.Option(None, "--toolchain", metavar="PKG==VERSION",
+                             help="Upgrade check: run the routes that touch PKG with that version, in a toolchain "
+                             "environment of its own (everything else pinned to this install's versions), e.g. "
+                             "--toolchain onnxruntime==1.31.0; repeatable. Compare with a run without it by "
+                             "`convcheck diff`. torch: only the build on this machine's disk.")
 OUT_OPT = typer.Option(None, "--out", help="Output folder (default: runs/<run id>/).")
 FAIL_ON_OPT = typer.Option(None, "--fail-on", metavar="STATUS,...", help="Statuses that make the exit code 1 and "
                            "a JUnit <failure>: status names, `failures` (default: mismatch, vacuous, convert_error, "

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
-from convcheck.types import Artifact, Format, Requirement, Target
+from convcheck.types import Artifact, Format, Requirement, Target, Toolchain
 
 
 @dataclass
@@ -56,6 +56,9 @@ class Converter:
     #: A static check of this hop's *input* for when the hop's own package is missing here (TensorRT's op
     #: support list against the ONNX graph): a classmethod `(artifact) -> findings dict`, or None.
     precheck: ClassVar[Callable[[Artifact], dict[str, Any]] | None] = None
+    #: The environment this hop/runtime runs in when its packages cannot live beside the rest (litert-torch's
+    #: typing-extensions pin): routes through it run their cells with that environment's interpreter.
+    toolchain: ClassVar[Toolchain | None] = None
     #: Lock-in facts this hop/runtime brings, in reports/data/lockin.json's own shape (e.g. {"step_formats":
     #: {"mlir": "stablehlo"}, "formats": {...}, "hop_tools": {...}, "tools": {...}}); the built-ins keep theirs
     #: in that file, a plugin declares them here. The route contract test fails on a route without any.

@@ -37,6 +37,13 @@ def known_packages() -> tuple[str, ...]:
     return tuple(dict.fromkeys([*ENGINE_PACKAGES, *routes, *ENGINE_EXTRAS]))
 
 
+def canonical(distribution: str) -> str:
+    """PEP 503 name: `Ai_Edge.LiteRT` and `ai-edge-litert` are one distribution."""
+    import re
+
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
 def package_version(distribution: str) -> str | None:
     try:
         return importlib.metadata.version(distribution)

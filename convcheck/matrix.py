@@ -26,9 +26,12 @@ def run_cells(
     store: Any = None,
     resume: bool = False,
     invocation: dict[str, Any] | None = None,
+    on_env: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run every planned cell (in this process unless an executor is given: convcheck.executors);
-    results.json is rewritten (atomically) after each one."""
+    results.json is rewritten (atomically) after each one. The toolchain environments the cells need
+    are made first (`on_env` hears their progress): a cell's cache key holds its environment's versions."""
+    cells, env_failed = with_envs(cells, settings, on_env)
     distributions = sorted({d for c in cells for d in c.route.packages})
     run_settings = {
         "models": sorted({c.spec.name for c in cells}),
@@ -39,6 +42,7 @@ def run_cells(
         "tolerance_override": settings.tolerance_override,
         "batches": list(settings.batches),
         "latency": asdict(settings.latency),
+        "toolchains": list(settings.toolchains),
     }
     if invocation is not None:  # the command and plan options, for `--resume RUN` without them
         run_settings["invocation"] = invocation
@@ -48,6 +52,9 @@ def run_cells(
     done: dict[int, dict[str, Any]] = {}
 
     def finish(index: int, cell: dict[str, Any]) -> None:
+        env = cells[index].env
+        if env is not None:
+            cell["toolchain"] = env.describe([*cells[index].route.packages, "numpy"])
         done[index] = cell
         results["cells"] = [done[i] for i in sorted(done)]  # plan order, whatever finished first
         results["summary"] = summarize(results["cells"])
@@ -63,9 +70,13 @@ def run_cells(
         store.begin_run(results["run"])
     # Cells already finished in this run (--resume) or cached from an identical one are not computed.
     previous = store.finished_cells(run_id) if store is not None and resume else {}
-    keys = {i: cell_key(p, settings) for i, p in enumerate(cells)} if cache is not None else {}
+    keys = {i: cell_key(p, settings) for i, p in enumerate(cells) if i not in env_failed} if cache is not None else {}
     todo = []
     for index, planned in enumerate(cells):
+        if index in env_failed:  # its environment could not be made: missing_dep, never cached
+            on_cell_start(planned)
+            finish(index, env_failed[index])
+            continue
         t = planned.target
         found = previous.get((planned.spec.name, planned.route.id, t.device, t.precision))
         if found is None and cache is not None:
@@ -90,6 +101,46 @@ def run_cells(
         results = _in_plan_order(store.document(run_id), cells)
     write_json_atomic(results_path, results)
     return results
+
+
+def with_envs(cells: list[PlannedCell], settings: RunSettings, on_env: Callable[[str], None] | None = None
+              ) -> tuple[list[PlannedCell], dict[int, dict[str, Any]]]:
+    """The cells with the toolchain environment each runs in (created now where missing), and the
+    `missing_dep` cell of each whose environment could not be made, by index."""
+    import dataclasses
+
+    from convcheck.cells import skipped_cell
+    from convcheck.toolchains import env_for
+
+    specs = {i: env_for(p.route, settings.toolchains) for i, p in enumerate(cells)}
+    if not any(specs.values()):
+        return cells, {}
+    from convcheck.envs import EnvCreationError, ensure
+
+    made: dict[str, Any] = {}
+    failed: dict[int, dict[str, Any]] = {}
+    out = list(cells)
+    for index, spec in specs.items():
+        if spec is None:
+            continue
+        digest = spec.digest
+        if digest not in made:
+            try:
+                made[digest] = ensure(spec, on_env)[0]
+            except EnvCreationError as exc:
+                made[digest] = exc
+                if on_env is not None:
+                    on_env(f"environment {spec.name} could not be created: {exc}")
+        env = made[digest]
+        planned = cells[index]
+        if isinstance(env, EnvCreationError):
+            failed[index] = skipped_cell(
+                planned.spec.name, planned.route, planned.target, settings.size, Status.MISSING_DEP,
+                f"the toolchain environment {spec.name} ({', '.join(spec.requirements)}) could not be created: {env}",
+                "fix the requirement, or `convcheck envs clear` and run again once the index is reachable")
+        else:
+            out[index] = dataclasses.replace(planned, env=env)
+    return out, failed
 
 
 def _in_plan_order(document: dict[str, Any], cells: list[PlannedCell]) -> dict[str, Any]:

@@ -38,6 +38,10 @@ class RunSettings:
     #: `--max-artifact-mb`: a conversion writing more than this is refused (a model or converter that
     #: would fill the disk); None: no bound.
     max_artifact_mb: float | None = 20480.0
+    #: `--toolchain PKG==VERSION` overrides (convcheck.toolchains): routes that touch PKG run in an
+    #: environment where it is that version. Not in the cell key as such: the environment's resolved
+    #: versions are (convcheck.cache), so a cell the override does not touch keeps its cache entry.
+    toolchains: tuple[str, ...] = ()
 
     def reference_runtime(self, source: Format) -> str:
         return self.references.get(source) or sources()[source]
@@ -48,6 +52,9 @@ class PlannedCell:
     spec: ModelSpec
     route: Route
     target: Target
+    #: The toolchain environment (convcheck.envs.Env) the cell runs in, set once it exists; None: this
+    #: interpreter. Which one a route needs is convcheck.toolchains.env_for(route, settings.toolchains).
+    env: Any = field(default=None, compare=False)
 
 
 def select_models(spec: str | None) -> list[ModelSpec]:

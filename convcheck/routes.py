@@ -16,7 +16,7 @@ from convcheck.environment import devices as present_devices
 from convcheck.environment import module_present
 from convcheck.errors import ConvcheckError
 from convcheck.registry import converters, did_you_mean, runtimes
-from convcheck.types import Format, Requirement, Status
+from convcheck.types import Format, Requirement, Status, Toolchain
 
 if TYPE_CHECKING:
     from convcheck.model_spec import ModelSpec
@@ -57,13 +57,25 @@ class Route:
         return tuple(dict.fromkeys(reqs))
 
     @property
+    def all_requirements(self) -> tuple[Requirement, ...]:
+        """What its default reference runtime, its hops and its runtime require, in that order."""
+        default = sources().get(self.source)
+        reference = runtimes.get(default) if default else None
+        return tuple(dict.fromkeys([*getattr(reference, "requires", ()), *self.requires]))
+
+    @property
     def packages(self) -> tuple[str, ...]:
         """Every distribution the route touches, for the tool versions shown beside its figures: what
         its reference runtime, hops and runtime require (with the distributions that come with them)."""
-        default = sources().get(self.source)
-        reference = runtimes.get(default) if default else None
-        reqs = list(getattr(reference, "requires", ())) + list(self.requires)
-        return tuple(dict.fromkeys(d for r in reqs for d in r.distributions))
+        return tuple(dict.fromkeys(d for r in self.all_requirements for d in r.distributions))
+
+    @property
+    def toolchains(self) -> tuple[Toolchain, ...]:
+        """The toolchain environments its hops and runtime declare (convcheck.toolchains): the route's
+        cells run in an environment holding them all."""
+        found = [getattr(converters.get(name), "toolchain", None) for name in self.converters]
+        found.append(getattr(runtimes.get(self.runtime), "toolchain", None))
+        return tuple(dict.fromkeys(t for t in found if t is not None))
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -131,6 +143,12 @@ def availability(route: Route, device: str | None = None) -> Availability:
         found = [availability(route, d) for d in route.devices]
         return next((a for a in found if a.available), found[0])
     missing = [req for req in route.requires if not module_present(req.module)]
+    if route.toolchains:
+        # Its cells run in a toolchain environment that holds every package the route needs (created on
+        # first use): what this interpreter lacks does not matter, only the tool that makes environments.
+        from convcheck.envs import uv_command
+
+        missing = [] if uv_command() is not None else [UV]
     host_reason = runtimes.get(route.runtime).host_unsupported()  # type: ignore[attr-defined]
     if host_reason:
         no_device = host_reason
@@ -148,6 +166,10 @@ def availability(route: Route, device: str | None = None) -> Availability:
     if no_device:
         return Availability(Status.NO_DEVICE, no_device)
     return Availability(Status.PASS)
+
+
+#: What makes toolchain environments (convcheck.envs); a core dependency, so missing only in odd installs.
+UV = Requirement("uv", "uv", "", note="convcheck makes toolchain environments with uv")
 
 
 def packages_for_route_id(route_id: str) -> tuple[str, ...]:

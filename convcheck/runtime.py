@@ -11,7 +11,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from convcheck.types import Artifact, Format, Requirement, Target
+from convcheck.types import Artifact, Format, Requirement, Target, Toolchain
 
 
 class Runtime:
@@ -52,6 +52,9 @@ class Runtime:
     #: and how the floor is labelled in reports.
     noise_floor_runtime: ClassVar[Callable[[int | None], "Runtime"] | None] = None
     noise_floor_label: ClassVar[str | None] = None
+    #: The environment this hop/runtime runs in when its packages cannot live beside the rest (litert-torch's
+    #: typing-extensions pin): routes through it run their cells with that environment's interpreter.
+    toolchain: ClassVar[Toolchain | None] = None
     #: Lock-in facts this hop/runtime brings, in reports/data/lockin.json's own shape (e.g. {"step_formats":
     #: {"mlir": "stablehlo"}, "formats": {...}, "hop_tools": {...}, "tools": {...}}); the built-ins keep theirs
     #: in that file, a plugin declares them here. The route contract test fails on a route without any.

@@ -136,6 +136,16 @@ class Requirement:
 
 
 @dataclass(frozen=True)
+class Toolchain:
+    """The environment a hop or runtime runs in, declared on its class (`toolchain = ...`): its own
+    requirement set, installed with uv beside the route's other packages (convcheck.toolchains)."""
+
+    name: str  # what users read: `litert-torch`
+    requirements: tuple[str, ...]  # PEP 508 strings
+    why: str = ""  # one line: why it cannot live in the main environment
+
+
+@dataclass(frozen=True)
 class Target:
     """Where a converted model runs: runtime + device + precision."""
 

@@ -1,5 +1,7 @@
 """torch -> TFLite (LiteRT flatbuffer) with `litert_torch.convert` (the PyPI package `litert-torch`,
 formerly ai-edge-torch): torch.export, then Google's StableHLO -> TFLite lowering. No TensorFlow.
+It runs in a toolchain environment of its own (convcheck.toolchains): litert-torch's pins cannot live
+beside the TVM extra.
 
 fp32 is the plain conversion. fp16 and int8 post-process the float flatbuffer with ai-edge-quantizer
 (a litert-torch dependency), matching the Keras hop's meaning of the precisions: fp16 = float16
@@ -23,7 +25,7 @@ from typing import Any
 from convcheck.converter import ConvertContext, Converter
 from convcheck.convert.tflite_from_keras import inspect_flatbuffer
 from convcheck.errors import CellFailure
-from convcheck.requirements import LITERT_TORCH
+from convcheck.requirements import LITERT_TORCH, LITERT_TORCH_ENV
 from convcheck.types import Artifact, Format, Status
 
 
@@ -45,6 +47,7 @@ class TfliteFromTorch(Converter):
     source = Format.TORCH
     target = Format.TFLITE
     requires = (LITERT_TORCH,)
+    toolchain = LITERT_TORCH_ENV
     summary = "litert_torch.convert (torch.export -> TFLite), ai-edge-quantizer for fp16 / int8"
     depends_on_target = True  # the precision picks the quantisation
 

@@ -144,6 +144,8 @@ class _PlanOptions(_Options):
     atol: Optional[float] = None  # with rtol: one elementwise bound instead of the precision profiles
     rtol: Optional[float] = None
     tvm_tune: int = 0
+    #: `--toolchain PKG==VERSION`: routes touching PKG run with that version in an environment of its own.
+    toolchains: tuple[str, ...] = ()
     out: Optional[Path] = None  # None: runs/<run id>/
 
     def __post_init__(self) -> None:
@@ -151,6 +153,9 @@ class _PlanOptions(_Options):
         self._set("devices", _words(self.devices) or ())
         self._set("precisions", _words(self.precisions) or ())
         self._set("input_specs", tuple(str(v) for v in self.input_specs or ()))
+        from convcheck.toolchains import check_overrides
+
+        self._set("toolchains", check_overrides(_words(self.toolchains) or ()))
         self._set("out", _path(self.out))
         _devices(self.devices, resolve=False), _precisions(self.precisions)  # usage errors before any work
         if (self.atol is None) != (self.rtol is None):

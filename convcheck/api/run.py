@@ -145,7 +145,8 @@ def stored_options(run: PathLike) -> tuple[str, str | None, PlanOptions | None]:
 
 #: CLI parameter name -> option field, where they differ (the stored form before OPTIONS_VERSION 1).
 CLI_FIELDS = {"models_": "models", "routes_": "routes", "device": "devices", "precision": "precisions",
-              "batch": "batches", "model_file": "model_files", "input_": "input_specs", "inputs": "input_data"}
+              "batch": "batches", "model_file": "model_files", "input_": "input_specs", "inputs": "input_data",
+              "toolchain": "toolchains"}
 
 
 def _from_params(command: str, params: dict[str, Any]) -> PlanOptions:
@@ -157,7 +158,8 @@ def _from_params(command: str, params: dict[str, Any]) -> PlanOptions:
 def execute(options: PlanOptions, engine: EngineOptions | None = None, report: ReportOptions | None = None, *,
             resume: str | None = None, command: str | None = None, specs: list[Any] | None = None,
             extra: dict[str, Any] | None = None, on_plan: Callable[[list[Any]], None] | None = None,
-            on_cell_start: CellStart | None = None, on_cell_done: CellDone | None = None) -> RunResult:
+            on_cell_start: CellStart | None = None, on_cell_done: CellDone | None = None,
+            on_env: Callable[[str], None] | None = None) -> RunResult:
     """What run_matrix() and check() do. `command` (default: the options' kind) and `extra` are
     stored with the run beside the options; `specs`, when the caller already built them, are used."""
     from convcheck.cache import CellCache
@@ -191,6 +193,7 @@ def execute(options: PlanOptions, engine: EngineOptions | None = None, report: R
             latency=LatencyConfig(min_iters=options.bench_iters, min_seconds=options.bench_seconds),
             references=options.references(),
             hop_settings={"tvm_tune_trials": options.tvm_tune, "cache_dir": cache_dir()},
+            toolchains=options.toolchains,
         )
         if on_plan is not None:
             on_plan(cells)
@@ -200,7 +203,7 @@ def execute(options: PlanOptions, engine: EngineOptions | None = None, report: R
         try:
             results = run_cells(cells, settings, out_dir, run_id, on_cell_start or (lambda c: None),
                                 on_cell_done or (lambda c: None), executor=executor, cache=cache, store=store,
-                                resume=bool(resume), invocation=invocation)
+                                resume=bool(resume), invocation=invocation, on_env=on_env)
         except KeyboardInterrupt:
             # The executor has stopped its workers; every finished cell is in the store and results.json.
             raise RunInterrupted(run_id, out_dir, len(store.finished_cells(run_id)), len(cells), command) from None

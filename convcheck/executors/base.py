@@ -58,8 +58,10 @@ def default_jobs() -> int:
 
 
 def family_of(planned: "PlannedCell") -> str:
-    """Which framework a cell's worker will have imported: its source's (torch, keras, onnx...)."""
-    return planned.route.source.value
+    """Which framework a cell's worker will have imported: its source's (torch, keras, onnx...), and in
+    which interpreter (a toolchain environment's cells never share a worker with the main one's)."""
+    env = getattr(planned, "env", None)
+    return planned.route.source.value + (f"@{env.digest}" if env is not None else "")
 
 
 def group_cells(cells: list["PlannedCell"]) -> list[Group]:

@@ -29,7 +29,8 @@ from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from convcheck.executors.base import (Executor, Finished, Limits, default_jobs, died_in, family_of, group_cells,
-                                      portable_registries, serve_cells, split_downstream)
+                                      portable_registries, split_downstream)
+from convcheck.executors.worker import tail as _tail, worker_main
 from convcheck.types import Status
 
 if TYPE_CHECKING:
@@ -37,48 +38,6 @@ if TYPE_CHECKING:
 
 #: How often the parent looks at its workers' memory and clocks.
 POLL_SECONDS = 0.2
-
-
-#: Lines of a worker's own output kept per cell (the rest is in the worker's log file while it runs).
-LOG_TAIL_LINES = 40
-
-
-def _tail(path: str, offset: int) -> tuple[list[str], int]:
-    """The non-empty lines written to a worker's log file since `offset`, and the new offset."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            data = fh.read()
-    except OSError:
-        return [], offset
-    lines = [ln.strip() for ln in data.decode("utf-8", "replace").splitlines() if ln.strip()]
-    return [f"output: {ln}" for ln in lines[-LOG_TAIL_LINES:]], offset + len(data)
-
-
-def _worker_main(conn: Connection, settings: "RunSettings", registries: dict[str, dict[str, object]],
-                 log_path: str) -> None:
-    """A worker: receives (index, planned cell) until told to stop; sends ("stage", index, task, stage)
-    as each stage task starts and ("done", index, cell) at the end."""
-    import faulthandler
-
-    # The parent handles Ctrl-C; a worker must not die of it mid-cell and leave a half artifact.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Native code writes to the file descriptors, not sys.stderr: move both, not just Python's streams.
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    faulthandler.enable()  # a segfault leaves its Python traceback in the log, for the cell it killed
-
-    def received() -> Iterator[tuple[int, Any]]:
-        while (message := conn.recv()) is not None:
-            yield message
-
-    offset = os.path.getsize(log_path)
-    for index, cell in serve_cells(settings, registries, received(),
-                                   lambda i, task, stage: conn.send(("stage", i, task, stage))):
-        lines, offset = _tail(log_path, offset)
-        cell["log"] = list(cell.get("log") or []) + lines
-        conn.send(("done", index, cell))
 
 
 @dataclass
@@ -92,6 +51,7 @@ class _Worker:
     log_path: str = ""
     log_offset: int = 0  # where the current cell's output starts in the log file
     task: tuple[str, str] | None = None  # (stage task id, stage) the current cell is in
+    env: Any = None  # the toolchain environment (convcheck.envs.Env) it runs in; None: this interpreter
 
 
 class LocalExecutor(Executor):
@@ -105,15 +65,22 @@ class LocalExecutor(Executor):
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[_Worker] = []
 
-    def _start(self) -> _Worker:
-        parent, child = self.context.Pipe()
+    def _start(self, env: Any = None) -> _Worker:
+        """A fresh worker: a spawned copy of this interpreter, or the toolchain environment's interpreter."""
         fd, log_path = tempfile.mkstemp(prefix="convcheck-worker-", suffix=".log")
         os.close(fd)
-        process = self.context.Process(target=_worker_main, args=(child, self.settings, self.registries, log_path),
-                                       daemon=True, name="convcheck-worker")
-        process.start()
-        child.close()
-        worker = _Worker(process, parent, log_path=log_path)
+        if env is not None:
+            from convcheck.executors.env_worker import EnvProcess
+
+            process: Any = EnvProcess(env.python, self.settings, self.registries, log_path)
+            parent = process.start()
+        else:
+            parent, child = self.context.Pipe()
+            process = self.context.Process(target=worker_main, args=(child, self.settings, self.registries, log_path),
+                                           daemon=True, name="convcheck-worker")
+            process.start()
+            child.close()
+        worker = _Worker(process, parent, log_path=log_path, env=env)
         self.workers.append(worker)
         return worker
 
@@ -138,13 +105,14 @@ class LocalExecutor(Executor):
             idle = [w for w in self.workers if not w.current and not w.group]
             if not idle and len(self.workers) >= self.jobs:
                 return
-            family = family_of(pending[0][0][1])
+            first = pending[0][0][1]
+            family = family_of(first)
             worker = next((w for w in idle if w.family == family), None)
             if worker is None and len(self.workers) < self.jobs:
-                worker = self._start()
+                worker = self._start(first.env)
             if worker is None:  # idle workers of another family only: retire one for a fresh one
                 self._stop(idle[0])
-                worker = self._start()
+                worker = self._start(first.env)
             worker.family = family
             worker.group = pending.popleft()
             self._send_next(worker, on_start)
@@ -215,11 +183,11 @@ class LocalExecutor(Executor):
 
     def _replace(self, worker: _Worker) -> _Worker | None:
         """Kill a dead or over-limit worker; a fresh one takes the rest of its group."""
-        group, family = worker.group, worker.family
+        group, family, env = worker.group, worker.family, worker.env
         self._kill(worker)
         if not group:
             return None
-        fresh = self._start()
+        fresh = self._start(env)
         fresh.family, fresh.group = family, group
         return fresh
 
@@ -276,3 +244,19 @@ def _children(pid: int) -> list[int]:
             return [int(c) for c in fh.read().split()]
     except OSError:
         return []
+
+
+def run_env_cells(executor: Executor, cells: list["PlannedCell"], on_start: Callable[[int], None],
+                  run_rest: Callable[[list["PlannedCell"], Callable[[int], None]], Iterator[Finished]]
+                  ) -> Iterator[Finished]:
+    """For executors that cannot start another interpreter themselves (inline, Ray): the cells of toolchain
+    environments go to local workers with the environment's interpreter, the rest to `run_rest`."""
+    own = [i for i, p in enumerate(cells) if p.env is None]
+    envs = [i for i, p in enumerate(cells) if p.env is not None]
+    if own:
+        for j, cell in run_rest([cells[i] for i in own], lambda j: on_start(own[j])):
+            yield own[j], cell
+    if envs:
+        local = LocalExecutor(executor.settings, executor.jobs, executor.limits)
+        for j, cell in local.run([cells[i] for i in envs], lambda j: on_start(envs[j])):
+            yield envs[j], cell

@@ -63,6 +63,13 @@ class RayExecutor(Executor):
                 raise ConvcheckError(f"--ray-address {address}: cannot connect ({exc})") from None
 
     def run(self, cells: list["PlannedCell"], on_start: Callable[[int], None]) -> Iterator[Finished]:
+        from convcheck.executors.local import run_env_cells
+
+        # Ray workers run the cluster's interpreter: cells of a toolchain environment run in local workers
+        # on the driver, with the environment's interpreter, after the cluster's cells.
+        yield from run_env_cells(self, cells, on_start, self._run_on_cluster)
+
+    def _run_on_cluster(self, cells: list["PlannedCell"], on_start: Callable[[int], None]) -> Iterator[Finished]:
         from ray.util.queue import Queue
 
         remote = self.ray.remote(_run_group)

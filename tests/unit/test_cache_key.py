@@ -105,7 +105,8 @@ def test_every_settings_field_is_keyed_or_declared_not_to_matter() -> None:
     lists so that adding to them is a decision someone reads."""
     names = {f.name for f in dataclasses.fields(RunSettings)}
     assert SETTINGS_NOT_KEYED <= names
-    assert SETTINGS_NOT_KEYED == {"workdir", "artifact_cache_dir"}
+    # toolchains: keyed through the cell's environment (its resolved versions), tests/unit/test_toolchains.py
+    assert SETTINGS_NOT_KEYED == {"workdir", "artifact_cache_dir", "toolchains"}
     assert HOP_SETTINGS_NOT_KEYED == {"cache_dir"}
     assert SPEC_NOT_KEYED == {"description", "files", "given_artifacts", "given_feeds", "builders"}
 
