@@ -460,13 +460,17 @@ def diff(
     """What changed between two runs: statuses, and parity or latency moves beyond the measurement noise.
 
     Exit status 1 when a cell got worse (a status that fails, or parity/latency worse), else 0."""
-    from convcheck.diff import diff_runs, render_diff
+    from convcheck.diff import diff_runs, render_diff, render_versions, version_changes
     from convcheck.store import Store
     from convcheck.types import Status
 
     with Store() as store:
         a, b = store.document(store.resolve(run_a)), store.document(store.resolve(run_b))
     entries = diff_runs(a, b)
+    versions = version_changes(a, b)
+    if versions:  # an upgrade check: say what was changed before what it changed
+        console.print("tool versions the cells ran with:\n" + render_versions(versions) + "\n", highlight=False,
+                      markup=False)
     console.print(render_diff(entries), highlight=False, markup=False)
     worse = any((e["kind"] == "status" and Status(e["after"]).is_failure) or
                 (e["kind"] in ("parity", "latency") and e["detail"].startswith(("worse", "slower")))

@@ -200,6 +200,29 @@ def latency_move(m: dict[str, Any] | None, n: dict[str, Any] | None) -> tuple[An
 _COLUMNS = ("model", "route", "device", "precision", "kind", "detail")
 
 
+def version_changes(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tool versions that differ between the two runs for the cells both have (an upgrade check's
+    `--toolchain onnxruntime==1.31.0` against a plain run): `{package, before, after, cells}`, where the
+    versions are those the cells ran with (a toolchain environment's, else the run's)."""
+    from convcheck.reports.route_packages import relevant_packages
+
+    before, after = _by_key(a), _by_key(b)
+    found: dict[tuple[str, str | None, str | None], int] = {}
+    for key in before.keys() & after.keys():
+        x, y = relevant_packages(a, before[key]), relevant_packages(b, after[key])
+        for name in sorted(set(x) | set(y)):
+            if x.get(name) != y.get(name):
+                change = (name, x.get(name), y.get(name))
+                found[change] = found.get(change, 0) + 1
+    return [{"package": n, "before": v, "after": w, "cells": c} for (n, v, w), c in sorted(found.items(), key=str)]
+
+
+def render_versions(changes: list[dict[str, Any]]) -> str:
+    """One line per package version that differs, for the head of `convcheck diff`."""
+    return "\n".join(f"{c['package']} {c['before'] or '(not installed)'} -> {c['after'] or '(not installed)'} "
+                     f"in {c['cells']} cell{'s' if c['cells'] != 1 else ''}" for c in changes)
+
+
 def render_diff(entries: list[dict[str, Any]]) -> str:
     """A plain-text table of `entries` for a terminal (no colour, no wrapping: the detail goes last)."""
     if not entries:

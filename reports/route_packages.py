@@ -4,11 +4,13 @@ A cell names the distributions its route touches (`cell["packages"]`, from `Rout
 document from before that field gets them from this install's route registry, by route id (none for a
 route this install does not know). They are matched against the run's `run.packages` (installed name
 -> version) by one rule: the same name, or the name followed by a `-` or `+` part (`apache-tvm` also
-shows `apache-tvm-ffi`). numpy is always shown: every route passes its arrays through it.
+shows `apache-tvm-ffi`). numpy is always shown: every route passes its arrays through it. A cell that
+ran in a toolchain environment carries that environment's versions, which replace the run's.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 ALWAYS = ("numpy",)
@@ -29,9 +31,24 @@ def matches(installed: str, wanted: str) -> bool:
     return installed == wanted or installed.startswith(wanted + "-") or installed.startswith(wanted + "+")
 
 
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_for(document: dict[str, Any], cell: dict[str, Any]) -> dict[str, str]:
+    """What was installed where the cell ran: the run's packages, overlaid by the versions of the toolchain
+    environment the cell ran in (`cell["toolchain"]["packages"]`, convcheck.toolchains), if any."""
+    installed = dict((document.get("run") or {}).get("packages") or {})
+    own = (cell.get("toolchain") or {}).get("packages") or {}
+    if own:
+        installed = {k: v for k, v in installed.items() if _canonical(k) not in own}
+        installed.update(own)
+    return installed
+
+
 def relevant_packages(document: dict[str, Any], cell: dict[str, Any]) -> dict[str, str]:
-    """The run's package versions the cell's route touches, numpy always (none when none is recorded)."""
-    installed = (document.get("run") or {}).get("packages") or {}
+    """The package versions the cell's route touches where it ran, numpy always (none when none is recorded)."""
+    installed = installed_for(document, cell)
     wanted = set(route_distributions(cell)) | set(ALWAYS)
     return {name: v for name, v in installed.items() if any(matches(name, w) for w in wanted)}
 
@@ -39,6 +56,6 @@ def relevant_packages(document: dict[str, Any], cell: dict[str, Any]) -> dict[st
 def packages_or_all(document: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
     """`relevant_packages`, or every recorded package when nothing but numpy matches (a route this
     install does not know: better every version than none)."""
-    installed = (document.get("run") or {}).get("packages") or {}
+    installed = installed_for(document, cell)
     picked = relevant_packages(document, cell)
     return picked if len(picked) > 1 or not installed else dict(installed)
