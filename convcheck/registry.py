@@ -136,6 +136,9 @@ converters.register("coreml_from_savedmodel", "convcheck.convert.coreml_from_sav
 converters.register("onnx_from_tflite", "convcheck.convert.onnx_from_tflite:OnnxFromTflite")
 converters.register("given_tflite", "convcheck.convert.given_artifact:TfliteFromUserFile")
 converters.register("tflite_from_torch", "convcheck.convert.tflite_from_torch:TfliteFromTorch")
+converters.register("executorch_from_torch", "convcheck.convert.executorch_from_torch:ExecutorchFromTorch")
+converters.register("executorch_portable_from_torch",
+                    "convcheck.convert.executorch_from_torch:ExecutorchPortableFromTorch")
 converters.register("coreml_from_torch", "convcheck.convert.coreml_from_torch:CoremlFromTorch")
 converters.register("coreml_from_keras", "convcheck.convert.coreml_from_keras:CoremlFromKeras")
 converters.register("tvm_from_onnx", "convcheck.convert.tvm_from_onnx:TvmFromOnnx")
@@ -154,6 +157,7 @@ runtimes.register("tvm", "convcheck.validate.runtimes.tvm:TvmRuntime")
 runtimes.register("tflite", "convcheck.validate.runtimes.litert:LitertRuntime")
 runtimes.register("savedmodel", "convcheck.validate.runtimes.savedmodel:SavedModelRuntime")
 runtimes.register("tflite_reference", "convcheck.validate.runtimes.litert:LitertReferenceRuntime")
+runtimes.register("executorch", "convcheck.validate.runtimes.executorch:ExecutorchRuntime")
 runtimes.register("coreml", "convcheck.validate.runtimes.coreml:CoremlRuntime")
 runtimes.register("tensorrt", "convcheck.validate.runtimes.tensorrt:TensorrtRuntime")
 

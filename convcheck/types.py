@@ -75,10 +75,11 @@ class Format(str):
     OPENVINO: ClassVar["Format"]
     TVM: ClassVar["Format"]
     TENSORRT: ClassVar["Format"]
+    PTE: ClassVar["Format"]  # an ExecuTorch program
 
 
 for _builtin in ("torch", "keras", "savedmodel", "torchscript", "exported_program", "onnx", "tflite", "coreml",
-                 "openvino", "tvm", "tensorrt"):
+                 "openvino", "tvm", "tensorrt", "pte"):
     Format.register(_builtin)
 
 
