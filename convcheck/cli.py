@@ -478,29 +478,10 @@ def diff(
     raise typer.Exit(1 if worse else 0)
 
 
-cache_app = typer.Typer(help="The cell cache (under CONVCHECK_HOME): what it holds, and clearing it.",
-                        no_args_is_help=True)
+from convcheck.cli_state import cache_app, envs_app  # noqa: E402 - sub-command groups, attached after `app`
+
 app.add_typer(cache_app, name="cache")
-
-
-@cache_app.command("info")
-def cache_info() -> None:
-    """Where the cache is and what it holds."""
-    from convcheck import cache
-    from convcheck.paths import cache_dir
-
-    found = cache.info(cache_dir())
-    console.print(f"{found['folder']}: {found['cells']} cached cells ({found['cell_bytes'] / 2**20:.1f} MiB), "
-                  f"{found['other_files']} other files ({found['other_bytes'] / 2**20:.1f} MiB: tuning records)")
-
-
-@cache_app.command("clear")
-def cache_clear() -> None:
-    """Remove every cached cell and tuning record (the run store and run folders are kept)."""
-    from convcheck import cache
-    from convcheck.paths import cache_dir
-
-    console.print(f"removed {cache.clear(cache_dir())} cached cells from {cache_dir()}")
+app.add_typer(envs_app, name="envs")
 
 
 def main() -> None:

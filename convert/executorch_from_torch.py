@@ -74,7 +74,8 @@ class ExecutorchFromTorch(Converter):
                 "entry": "model.pte", "precision": "fp32", "dynamic_batch": False, "method": "forward",
                 "input_names": names, "output_names": list(ctx.output_names),
                 "input_shapes": {n: list(a.shape) for n, a in zip(names, args)},
-                "delegate": self.delegate, "delegation": delegation, "stage_seconds": timings,
+                "delegate": self.delegate, "delegation": delegation, "delegated": _summary(delegation),
+                "stage_seconds": timings,
                 "executorch": getattr(executorch, "__version__", None) or _version("executorch"),
             },
         )
@@ -114,6 +115,14 @@ def _delegation(edge: Any, delegate: str) -> dict[str, Any]:
         "not_delegated_ops": sorted({o["op"] for o in ops if o["not_delegated"] and o["op"] != "getitem"}),
         "ops": ops,
     }
+
+
+def _summary(delegation: dict[str, Any]) -> str:
+    """One line for the reports: how much went to the delegate, and which ops stayed on portable kernels."""
+    total = delegation["delegated_nodes"] + delegation["non_delegated_nodes"]
+    rest = ", ".join(delegation["not_delegated_ops"]) or "none"
+    backend = delegation["backend"] or "no delegate"
+    return f"{delegation['delegated_nodes']}/{total} nodes to {backend}; on portable kernels: {rest}"
 
 
 def _version(distribution: str) -> str | None:

@@ -108,7 +108,7 @@ def _artifacts_html(cell: Cell) -> str:
             continue
         meta = a.get("metadata") or {}
         facts = ", ".join(f"{k} {fmt_value(meta[k])}" for k in ("opset", "exporter", "producer", "nodes", "precision",
-                                                                  "quantization") if meta.get(k) is not None)
+                                                                  "quantization", "delegated") if meta.get(k) is not None)
         rows.append([a.get("hop", "—"), a.get("converter", "—"), a.get("format", "—"), "ok" if a.get("ok") else "failed",
                      fmt_bytes(a.get("bytes")), fmt_s(a.get("seconds")), str(a.get("sha256") or "")[:12], facts])
     return html_table(["hop", "converter", "format", "ok", "size", "time", "sha256", "metadata"], rows,

@@ -292,7 +292,7 @@ def _memory_block(mem: dict[str, Any] | None) -> list[str]:
 
 def _hop_details(meta: dict[str, Any]) -> str:
     """The few metadata facts that identify how a hop was built."""
-    keys = ("opset", "exporter", "producer", "nodes", "precision", "quantization", "via", "target", "tensorflow")
+    keys = ("opset", "exporter", "producer", "nodes", "precision", "quantization", "via", "target", "tensorflow", "delegated")
     return md_escape(", ".join(f"{k} {inline(meta[k])}" for k in keys if meta.get(k) not in (None, "")) or "—", 200)
 
 
