@@ -28,8 +28,9 @@ ROUTES = enumerate_routes()
 #: Under CI the environment is `make setup`'s: everything `convcheck[all]` promises is installed, so a
 #: route that is missing_dep only for want of those packages is a broken setup, not a fact about the host.
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-#: Distributions deliberately left out of `all` (see pyproject.toml): their routes may stay missing_dep.
-NOT_IN_ALL = {"tensorrt", "litert-torch"}
+#: Distributions deliberately left out of `all` (see pyproject.toml): TensorRT's routes may stay missing_dep;
+#: litert-torch and executorch come with their routes' toolchain environments (convcheck.toolchains).
+NOT_IN_ALL = {"tensorrt", "litert-torch", "executorch"}
 
 
 def promised_by_extra(extra: str, _seen: frozenset[str] = frozenset()) -> frozenset[str]:
@@ -57,12 +58,17 @@ def promised_by_all(route) -> bool:
     return all(canonicalize_name(req.distribution) in ALL_EXTRA for req in route.requires)
 
 
-def test_the_all_extra_promises_every_route_but_tensorrt_and_litert_torch():
+def test_the_all_extra_promises_every_route_but_tensorrt_and_the_toolchain_routes():
     # The resolution itself: `all` names other extras; their packages must come through.
     assert {"torch", "onnxruntime", "tensorflow-cpu", "apache-tvm", "openvino", "ray"} <= ALL_EXTRA
-    assert NOT_IN_ALL.isdisjoint(ALL_EXTRA), "tensorrt/litert-torch joined `all`: update NOT_IN_ALL"
-    outside = {canonicalize_name(req.distribution) for r in ROUTES for req in r.requires} - ALL_EXTRA
-    assert outside <= NOT_IN_ALL, f"routes need {sorted(outside - NOT_IN_ALL)}, which `all` does not install"
+    assert NOT_IN_ALL.isdisjoint(ALL_EXTRA), "tensorrt/litert-torch/executorch joined `all`: update NOT_IN_ALL"
+    plain = [r for r in ROUTES if not r.toolchains]
+    outside = {canonicalize_name(req.distribution) for r in plain for req in r.requires} - ALL_EXTRA
+    assert outside <= {"tensorrt"}, f"routes need {sorted(outside - {'tensorrt'})}, which `all` does not install"
+    # A route outside `all` for any other reason than TensorRT brings its own environment.
+    for route in ROUTES:
+        needs = {canonicalize_name(req.distribution) for req in route.requires} - ALL_EXTRA - {"tensorrt"}
+        assert not needs or route.toolchains, f"{route.id} needs {sorted(needs)} and declares no toolchain"
 
 
 @pytest.fixture(scope="module")
