@@ -37,14 +37,20 @@ def fresh_routes():
 def private_convcheck_home(tmp_path_factory):
     """Every test, and every CLI it starts, keeps its cache and run store in a folder of this session:
     a test must compute what it checks, not read a cell cached by an earlier test run."""
+    from convcheck.envs import envs_dir
+
     home = tmp_path_factory.mktemp("convcheck-home")
-    saved = os.environ.get("CONVCHECK_HOME")
+    saved = {k: os.environ.get(k) for k in ("CONVCHECK_HOME", "CONVCHECK_ENVS")}
+    # Toolchain environments are installs, not results: the tests share the user's (`make matrix` made them),
+    # so a session pays for each at most once. Tests of environment creation use a folder of their own.
+    os.environ["CONVCHECK_ENVS"] = str(envs_dir())
     os.environ["CONVCHECK_HOME"] = str(home)
     yield home
-    if saved is None:
-        os.environ.pop("CONVCHECK_HOME", None)
-    else:
-        os.environ["CONVCHECK_HOME"] = saved
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 
