@@ -57,6 +57,7 @@ class Env:
     requirements: tuple[str, ...]
     created: str
     create_seconds: float
+    overrides: tuple[str, ...] = ()  # the `--toolchain PKG==VERSION` strings it answers
 
     @property
     def python(self) -> Path:
@@ -66,6 +67,7 @@ class Env:
         """What a cell records of the environment it ran in (results.json `toolchain`)."""
         wanted = {canonical(d) for d in distributions}
         return {"env": self.digest, "name": self.name, "requirements": list(self.requirements),
+                "overrides": list(self.overrides),
                 "packages": {d: v for d, v in sorted(self.packages.items()) if not wanted or d in wanted}}
 
 
@@ -200,7 +202,7 @@ def _load(path: Path, digest: str) -> Env | None:
     if data.get("digest") != digest or not (path / "bin" / "python").exists():
         return None
     return Env(digest, data["name"], path, dict(data["packages"]), tuple(data["requirements"]), data["created"],
-               float(data.get("create_seconds") or 0.0))
+               float(data.get("create_seconds") or 0.0), tuple((data.get("spec") or {}).get("overrides") or ()))
 
 
 def find(spec: Any) -> Env | None:

@@ -55,6 +55,9 @@ def run_cells(
         env = cells[index].env
         if env is not None:
             cell["toolchain"] = env.describe([*cells[index].route.packages, "numpy"])
+            note = reference_overridden(cells[index], settings)
+            if note and note not in cell.get("warnings", []):
+                cell.setdefault("warnings", []).append(note)
         done[index] = cell
         results["cells"] = [done[i] for i in sorted(done)]  # plan order, whatever finished first
         results["summary"] = summarize(results["cells"])
@@ -141,6 +144,23 @@ def with_envs(cells: list[PlannedCell], settings: RunSettings, on_env: Callable[
         else:
             out[index] = dataclasses.replace(planned, env=env)
     return out, failed
+
+
+def reference_overridden(planned: PlannedCell, settings: RunSettings) -> str | None:
+    """The warning of a cell whose reference runtime is itself a package `--toolchain` overrides (a user's
+    ONNX file judged against ONNX Runtime, with onnxruntime overridden): both sides ran that version."""
+    from convcheck.environment import canonical
+    from convcheck.registry import runtimes
+    from convcheck.toolchains import requirement_name
+
+    reference = settings.reference_runtime(planned.route.source)
+    touched = {canonical(d) for r in getattr(runtimes.get(reference), "requires", ()) for d in r.distributions}
+    hit = [o for o in planned.env.overrides if requirement_name(o) in touched]
+    if not hit:
+        return None
+    hint = ("; --reference onnx-reference judges the file against the ONNX spec's evaluator instead"
+            if planned.route.source.value == "onnx" else "")
+    return f"the reference ({reference}) ran with {', '.join(hit)} too: an error both versions share cannot show{hint}"
 
 
 def _in_plan_order(document: dict[str, Any], cells: list[PlannedCell]) -> dict[str, Any]:

@@ -81,7 +81,8 @@ def test_toolchain_routes_are_available_without_their_packages_here() -> None:
 
 def _env(version: str) -> Env:
     return Env("d" + version.replace(".", ""), f"onnxruntime=={version}", Path("/nowhere"),
-               {"onnxruntime": version, "numpy": "2.4.6"}, (f"onnxruntime=={version}",), "2026-12-02T00:00:00", 1.0)
+               {"onnxruntime": version, "numpy": "2.4.6"}, (f"onnxruntime=={version}",), "2026-12-02T00:00:00", 1.0,
+               (f"onnxruntime=={version}",))
 
 
 def test_the_cache_key_holds_the_environment_and_an_override_leaves_other_cells_alone(tmp_path: Path) -> None:
@@ -115,3 +116,15 @@ def test_a_cell_in_an_environment_reports_that_environments_versions_and_diff_sa
     assert changes == [{"package": "onnxruntime", "before": "1.32.0", "after": "1.31.0", "cells": 1}]
     assert render_versions(changes) == "onnxruntime 1.32.0 -> 1.31.0 in 1 cell"
     assert version_changes(before, copy.deepcopy(before)) == []
+
+
+def test_a_cell_whose_reference_is_the_overridden_package_says_both_sides_ran_it(tmp_path: Path) -> None:
+    from convcheck.matrix import reference_overridden
+
+    settings = RunSettings(workdir=tmp_path, toolchains=("onnxruntime==1.31.0",))
+    onnx_ort, torch_ort = route("onnx/ort"), route("torch/onnx/ort")
+    spec = models.get("mlp_tabular")
+    note = reference_overridden(PlannedCell(spec, onnx_ort, Target(onnx_ort.runtime), env=_env("1.31.0")), settings)
+    assert note and "ort_reference" in note and "onnxruntime==1.31.0" in note and "onnx-reference" in note
+    torch_cell = PlannedCell(spec, torch_ort, Target(torch_ort.runtime), env=_env("1.31.0"))
+    assert reference_overridden(torch_cell, settings) is None  # torch computes that reference
