@@ -74,6 +74,8 @@ def routes(
             "status": avail.label,
             "reason": avail.reason,
             "hint": avail.hint,
+            # Where its cells run: a toolchain environment of its own (convcheck.toolchains), made on first use.
+            "toolchain": [t.name for t in route.toolchains],
         })
     if as_json:
         console.print_json(json.dumps(rows))
@@ -85,6 +87,8 @@ def routes(
     for r in rows:
         style = "green" if r["status"] == "available" else "yellow"
         status = r["status"] + (f": {r['reason']} — {r['hint']}" if r["hint"] else f": {r['reason']}" if r["reason"] else "")
+        if r["toolchain"] and r["status"] == "available":
+            status += f" (in the {'+'.join(r['toolchain'])} environment, made on first use)"
         table.add_row(Text(r["route"]), Text(" → ".join(r["converters"]) or "—"), Text(r["runtime"]),
                       Text(",".join(r["devices"])), Text(status, style=style))
     console.print(table)

@@ -46,6 +46,28 @@ def import_check(module: str) -> tuple[bool, str]:
     return False, lines[-1] if lines else f"exit code {proc.returncode}"
 
 
+def toolchain_versions() -> dict[str, str]:
+    """For the distributions only toolchain environments hold (litert-torch, executorch): where they are."""
+    from convcheck.environment import canonical
+    from convcheck.envs import list_envs
+    from convcheck.registry import converters, runtimes
+
+    found: dict[str, str] = {}
+    for registry in (converters, runtimes):
+        for _, cls in registry.loadable_items():
+            toolchain = getattr(cls, "toolchain", None)
+            if toolchain is None:
+                continue
+            for req in getattr(cls, "requires", ()):
+                found.setdefault(req.distribution, f"[dim]in the {toolchain.name} environment (made on first use)[/dim]")
+    for env in list_envs():
+        for dist in list(found):
+            version = env["packages"].get(canonical(dist))
+            if version and env["complete"]:
+                found[dist] = f"{version} (environment {env['name']})"
+    return found
+
+
 def report(console: Console, check_imports: bool = True) -> int:
     """Print the doctor's tables; returns the exit code (1 if an installed framework fails to import)."""
     h = host()
@@ -58,6 +80,7 @@ def report(console: Console, check_imports: bool = True) -> int:
     to_check = [d for d, v in versions.items() if v and d in modules] if check_imports else []
     with ThreadPoolExecutor(max_workers=4) as pool:
         checks = dict(zip(to_check, pool.map(lambda d: import_check(modules[d]), to_check)))
+    in_envs = toolchain_versions()
     table = Table(title="packages")
     table.add_column("package")
     table.add_column("version")
@@ -67,7 +90,7 @@ def report(console: Console, check_imports: bool = True) -> int:
         if dist == "tensorflow" and versions.get("tensorflow-cpu"):
             continue
         if version is None:
-            table.add_row(dist, "[dim]not installed[/dim]", "")
+            table.add_row(dist, in_envs.get(dist, "[dim]not installed[/dim]"), "")
             continue
         ok, why = checks.get(dist, (True, ""))
         broken += not ok
