@@ -58,6 +58,8 @@ class Env:
     created: str
     create_seconds: float
     overrides: tuple[str, ...] = ()  # the `--toolchain PKG==VERSION` strings it answers
+    #: Why it does not hold this install's versions of the route's other packages (uv's message), or "".
+    relaxed_because: str = ""
 
     @property
     def python(self) -> Path:
@@ -67,7 +69,7 @@ class Env:
         """What a cell records of the environment it ran in (results.json `toolchain`)."""
         wanted = {canonical(d) for d in distributions}
         return {"env": self.digest, "name": self.name, "requirements": list(self.requirements),
-                "overrides": list(self.overrides),
+                "overrides": list(self.overrides), "relaxed_because": self.relaxed_because or None,
                 "packages": {d: v for d, v in sorted(self.packages.items()) if not wanted or d in wanted}}
 
 
@@ -202,7 +204,8 @@ def _load(path: Path, digest: str) -> Env | None:
     if data.get("digest") != digest or not (path / "bin" / "python").exists():
         return None
     return Env(digest, data["name"], path, dict(data["packages"]), tuple(data["requirements"]), data["created"],
-               float(data.get("create_seconds") or 0.0), tuple((data.get("spec") or {}).get("overrides") or ()))
+               float(data.get("create_seconds") or 0.0), tuple((data.get("spec") or {}).get("overrides") or ()),
+               str(data.get("relaxed_because") or ""))
 
 
 def find(spec: Any) -> Env | None:
@@ -245,11 +248,24 @@ def _create(spec: Any, path: Path, say: Progress) -> Env:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix="convcheck-constraints-", delete=False) as fh:
         fh.write("\n".join(_constraints()) + "\n")
         constraints = fh.name
+    relaxed_because = ""
     try:
         source = install_source().split(" ", 1)
         say(f"installing {', '.join(spec.requirements)} and convcheck")
-        _run([*uv, "pip", "install", "--python", str(path / "bin" / "python"), "--constraint", constraints,
-              *source, *spec.requirements], env, say)
+        install = [*uv, "pip", "install", "--python", str(path / "bin" / "python"), "--constraint", constraints, *source]
+        try:
+            _run([*install, *spec.requirements], env, say)
+        except EnvCreationError as exc:
+            if not spec.relaxed or tuple(spec.relaxed) == tuple(spec.requirements):
+                raise
+            # This install's versions cannot sit beside the toolchain (openvino 2025.4 needs numpy<2.3): let uv
+            # choose them, and say so in every cell of the environment.
+            relaxed_because = str(exc)
+            say(f"this install's versions do not fit ({exc}); trying {', '.join(spec.relaxed)}")
+            try:
+                _run([*install, *spec.relaxed], env, say)
+            except EnvCreationError as again:
+                raise EnvCreationError(f"{exc}; without this install's versions: {again}") from None
     finally:
         os.unlink(constraints)
     say(f"checking that {', '.join(spec.imports) or 'convcheck'} import in it")
@@ -263,6 +279,7 @@ def _create(spec: Any, path: Path, say: Progress) -> Env:
     write_json_atomic(path / MANIFEST, {
         "digest": path.name, "name": spec.name, "spec": spec.to_dict(), "requirements": list(spec.requirements),
         "packages": packages, "created": now_iso(), "create_seconds": seconds, "python": sys.version.split()[0],
+        "relaxed_because": relaxed_because,
     })
     say(f"environment {spec.name} ready in {seconds:.1f} s")
     loaded = _load(path, path.name)

@@ -55,9 +55,9 @@ def run_cells(
         env = cells[index].env
         if env is not None:
             cell["toolchain"] = env.describe([*cells[index].route.packages, "numpy"])
-            note = reference_overridden(cells[index], settings)
-            if note and note not in cell.get("warnings", []):
-                cell.setdefault("warnings", []).append(note)
+            for note in (reference_overridden(cells[index], settings), relaxed_note(env, cells[index])):
+                if note and note not in cell.get("warnings", []):
+                    cell.setdefault("warnings", []).append(note)
         done[index] = cell
         results["cells"] = [done[i] for i in sorted(done)]  # plan order, whatever finished first
         results["summary"] = summarize(results["cells"])
@@ -161,6 +161,22 @@ def reference_overridden(planned: PlannedCell, settings: RunSettings) -> str | N
     hint = ("; --reference onnx-reference judges the file against the ONNX spec's evaluator instead"
             if planned.route.source.value == "onnx" else "")
     return f"the reference ({reference}) ran with {', '.join(hit)} too: an error both versions share cannot show{hint}"
+
+
+def relaxed_note(env: Any, planned: PlannedCell) -> str | None:
+    """The warning of a cell whose environment could not keep this install's versions of its other packages."""
+    if not env.relaxed_because:
+        return None
+    from convcheck.environment import canonical, package_version
+
+    from convcheck.toolchains import requirement_name
+
+    asked = {requirement_name(o) for o in env.overrides}
+    moved = [f"{d} {package_version(d)} -> {env.packages.get(canonical(d))}" for d in [*planned.route.packages, "numpy"]
+             if canonical(d) not in asked and package_version(d)
+             and env.packages.get(canonical(d)) not in (None, package_version(d))]
+    return (f"the environment {env.name} could not keep this install's versions ({env.relaxed_because}); "
+            f"it holds {', '.join(dict.fromkeys(moved)) or 'other versions'}: more than the toolchain changed")
 
 
 def _in_plan_order(document: dict[str, Any], cells: list[PlannedCell]) -> dict[str, Any]:

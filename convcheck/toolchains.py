@@ -41,9 +41,6 @@ if TYPE_CHECKING:
 
 #: Bump when what an environment holds or how it is made changes: old environments are then not reused.
 ENV_FORMAT = 1
-#: Distributions pinned to this install's version in every environment whatever the route: numpy (cells
-#: and reference outputs cross between interpreters as numpy arrays) and torch (any other build is CUDA).
-ALWAYS_PINNED = ("numpy", "torch")
 
 _OVERRIDE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9][A-Za-z0-9.+!_-]*)\s*$")
 
@@ -65,6 +62,9 @@ class EnvSpec:
     imports: tuple[str, ...]  # modules imported after creation to prove the environment works
     overrides: tuple[str, ...] = ()  # the `--toolchain` strings this environment answers
     toolchains: tuple[str, ...] = field(default=())  # names of the declared toolchains it carries
+    #: The fallback when uv cannot keep this install's versions beside the toolchain (openvino 2025.4 needs
+    #: numpy<2.3): the same packages unpinned. The environment then says which versions moved and why.
+    relaxed: tuple[str, ...] = field(default=())
 
     @property
     def digest(self) -> str:
@@ -81,7 +81,7 @@ class EnvSpec:
 
     def to_dict(self) -> dict[str, object]:
         return {"name": self.name, "requirements": list(self.requirements), "imports": list(self.imports),
-                "overrides": list(self.overrides), "toolchains": list(self.toolchains)}
+                "overrides": list(self.overrides), "toolchains": list(self.toolchains), "relaxed": list(self.relaxed)}
 
 
 def parse_override(text: str) -> tuple[str, str]:
@@ -150,6 +150,7 @@ def env_for(route: "Route", overrides: tuple[str, ...] = ()) -> EnvSpec | None:
     for override in applied:
         wanted[requirement_name(override)] = override
     named = set(wanted)
+    relaxed = dict(wanted)  # the same packages, this install's versions no longer required
     for req in route.all_requirements:
         for i, dist in enumerate(req.distributions):
             key = canonical(dist)
@@ -157,13 +158,13 @@ def env_for(route: "Route", overrides: tuple[str, ...] = ()) -> EnvSpec | None:
                 continue
             version = package_version(dist)
             if version:
-                wanted[key] = f"{key}=={version}"
+                wanted[key], relaxed[key] = f"{key}=={version}", key
             elif i == 0:  # the primary distribution, not installed here: the environment takes any version
-                wanted[key] = key
-    for dist in ALWAYS_PINNED:
-        version = package_version(dist)
-        if version and dist not in named and (dist == "numpy" or dist in wanted):
-            wanted[dist] = f"{dist}=={version}"
+                wanted[key] = relaxed[key] = key
+    version = package_version("numpy")
+    if version and "numpy" not in named:
+        wanted["numpy"], relaxed["numpy"] = f"numpy=={version}", "numpy"
     imports = tuple(dict.fromkeys(req.import_check or req.module for req in route.all_requirements))
     name = "+".join([*(t.name for t in declared), *applied])
-    return EnvSpec(name, tuple(sorted(wanted.values())), imports, applied, tuple(t.name for t in declared))
+    return EnvSpec(name, tuple(sorted(wanted.values())), imports, applied, tuple(t.name for t in declared),
+                   tuple(sorted(relaxed.values())))

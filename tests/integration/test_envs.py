@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from convcheck.environment import package_version
 from convcheck.envs import MANIFEST, clear, ensure, list_envs
 from convcheck.executors import Limits
 from convcheck.executors.local import LocalExecutor
@@ -88,6 +89,21 @@ def test_a_requirement_uv_cannot_resolve_is_missing_dep_with_its_message(tmp_pat
     assert openvino["status"] == "pass"  # the override does not touch it
     assert any("could not be created" in line for line in heard)
     assert not [p for p in folder.iterdir() if p.is_dir()]  # no half environment left for a later run
+
+
+@pytest.mark.framework
+def test_an_upgrade_that_needs_other_versions_runs_and_says_what_else_moved(tmp_path: Path) -> None:
+    """openvino 2025.4 needs numpy<2.3: the environment cannot keep this install's numpy, so uv picks one,
+    and the cell says which versions moved beside the one asked for (a controlled experiment it is not)."""
+    cells = plan([models.get("mlp_tabular")], select_routes("torch/openvino"), ["cpu"], ["fp32"])
+    settings = RunSettings(tmp_path, size="tiny", samples=2, latency=FAST, toolchains=("openvino==2025.4.0",))
+    (cell,) = run_cells(cells, settings, tmp_path, "relaxed", executor=LocalExecutor(settings, jobs=1))["cells"]
+    assert cell["status"] == "pass", cell["error"]
+    assert cell["runtime_settings"]["openvino"].startswith("2025.4.0")
+    assert "numpy" in cell["toolchain"]["relaxed_because"]
+    (note,) = [w for w in cell["warnings"] if "could not keep this install's versions" in w]
+    assert f"numpy {package_version('numpy')} -> {cell['toolchain']['packages']['numpy']}" in note
+    assert "openvino 2026" not in note  # the version asked for is not "moved"
 
 
 @pytest.fixture
