@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from convcheck.atomic import write_json_atomic
-from convcheck.environment import canonical
+from convcheck.environment import canonical, package_version
 from convcheck.paths import home
 
 MANIFEST = "convcheck-env.json"
@@ -172,8 +172,6 @@ def find_links_wheels() -> list[str]:
 def _constraints() -> list[str]:
     """pip's constraint files (the machine's torch cap) and this install's torch build: an environment
     never takes another torch (any other release is a multi-GB CUDA build)."""
-    from convcheck.environment import package_version
-
     lines: list[str] = []
     for location in _pip_config().get("constraint", []):
         with contextlib.suppress(OSError):
@@ -206,12 +204,6 @@ def _load(path: Path, digest: str) -> Env | None:
     return Env(digest, data["name"], path, dict(data["packages"]), tuple(data["requirements"]), data["created"],
                float(data.get("create_seconds") or 0.0), tuple((data.get("spec") or {}).get("overrides") or ()),
                str(data.get("relaxed_because") or ""))
-
-
-def find(spec: Any) -> Env | None:
-    """The complete environment for `spec` (a convcheck.toolchains.EnvSpec), if it exists; never creates."""
-    digest = spec.digest
-    return _load(envs_dir() / digest, digest)
 
 
 def ensure(spec: Any, progress: Progress | None = None) -> tuple[Env, bool]:

@@ -115,7 +115,9 @@ def with_envs(cells: list[PlannedCell], settings: RunSettings, on_env: Callable[
     from convcheck.cells import skipped_cell
     from convcheck.toolchains import env_for
 
-    specs = {i: env_for(p.route, settings.toolchains) for i, p in enumerate(cells)}
+    by_route = {p.route.id: p.route for p in cells}  # a route's environment is the same for all its cells
+    route_specs = {rid: env_for(route, settings.toolchains) for rid, route in by_route.items()}
+    specs = {i: route_specs[p.route.id] for i, p in enumerate(cells)}
     if not any(specs.values()):
         return cells, {}
     from convcheck.envs import EnvCreationError, ensure

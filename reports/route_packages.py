@@ -10,8 +10,9 @@ ran in a toolchain environment carries that environment's versions, which replac
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+from convcheck.environment import canonical
 
 ALWAYS = ("numpy",)
 
@@ -31,17 +32,13 @@ def matches(installed: str, wanted: str) -> bool:
     return installed == wanted or installed.startswith(wanted + "-") or installed.startswith(wanted + "+")
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def installed_for(document: dict[str, Any], cell: dict[str, Any]) -> dict[str, str]:
     """What was installed where the cell ran: the run's packages, overlaid by the versions of the toolchain
     environment the cell ran in (`cell["toolchain"]["packages"]`, convcheck.toolchains), if any."""
     installed = dict((document.get("run") or {}).get("packages") or {})
     own = (cell.get("toolchain") or {}).get("packages") or {}
     if own:
-        installed = {k: v for k, v in installed.items() if _canonical(k) not in own}
+        installed = {k: v for k, v in installed.items() if canonical(k) not in own}
         installed.update(own)
     return installed
 
