@@ -148,8 +148,15 @@ def _workers_of(home: Path) -> list[int]:
 def test_ctrl_c_stops_cleanly_keeps_what_finished_and_says_how_to_resume(tmp_path):
     home, out = tmp_path / "home", tmp_path / "run"
     cmd = [sys.executable, "-m", "convcheck", "matrix", *ARGS, "--out", str(out)]
-    proc = subprocess.Popen(cmd, env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    # A shell starts a background job (`make test &`, `nohup`) with SIGINT ignored, and an ignored signal
+    # stays ignored across exec: the run would then rightly shrug Ctrl-C off. The run under test is a
+    # foreground one, so it starts with SIGINT at its default whatever this pytest process inherited.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(cmd, env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 300
     while not _cells(out) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
