@@ -29,3 +29,8 @@ class CellFailure(Exception):
         self.stage = stage
         self.op = op
         self.detail = detail
+
+
+class ConvcheckBug(Exception):
+    """convcheck's own code failed inside a stage (the MIL reference executor computing an op): the cell is
+    an `internal_error`, never a finding about the route. `classify` turns it into that status."""

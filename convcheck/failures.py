@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from convcheck.errors import CellFailure
+from convcheck.errors import CellFailure, ConvcheckBug
 from convcheck.types import Status
 
 UNSUPPORTED = Status.UNSUPPORTED.value
@@ -364,6 +364,11 @@ def classify(exc: BaseException, stage: str) -> CellFailure:
     Its `message` is one line (≤ 400 characters) naming the op and the reason; its `detail` is the
     exception's whole cleaned text and its causes' (≤ 200 lines), for the cell's log.
     """
+    if isinstance(exc, ConvcheckBug):
+        from convcheck.cells import REPORT_BUGS
+
+        return CellFailure(Status.INTERNAL_ERROR.value, f"internal error in convcheck ({first_line(exc)}); {REPORT_BUGS}",
+                           f"internal:{stage}", detail=cap_lines(full_text(exc)))
     if isinstance(exc, CellFailure):
         # A hop that raised its own verdict `from` the framework's exception: keep that text too.
         causes = _chain(exc)[1:]

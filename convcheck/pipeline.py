@@ -280,6 +280,7 @@ class CellRunner:
         cell["timings_s"]["load"] = time.perf_counter() - t0
         stages.append({"stage": "load", "ok": True, "seconds": cell["timings_s"]["load"]})
         cell["memory_mb"] = {"rss_before_load": rss_before, "rss_after_load": _rss_mb()}
+        self._static_check(route, artifact, spec, ref, cell)
         try:
             self.on_stage(task, "run")
             self._run_and_compare(spec, runtime, ref, cell)
@@ -293,6 +294,22 @@ class CellRunner:
             self._localize(spec, route, ref, cell)
         self._benchmark_variants(spec, route, target, artifact, ref, cell)
         self._finish(ref, cell)
+
+    @staticmethod
+    def _static_check(route: Route, artifact: Artifact, spec: ModelSpec, ref: Reference, cell: dict[str, Any]) -> None:
+        """A runtime's static checks run on executed cells too: they see what execution hides (Core ML's
+        int32 inputs where the source takes int64, which the runtime casts). A failed one is a warning."""
+        check = runtimes.get(route.runtime).static_check  # type: ignore[attr-defined]
+        if check is None:
+            return
+        try:
+            found = check(artifact, spec, ref)
+        except Exception as exc:  # noqa: BLE001 - a check that cannot run must not hide the run's verdict
+            cell["warnings"].append(f"static check failed to run: {first_line(exc)}")
+            return
+        cell["precheck"] = found
+        failed = [c for c in found.get("checks", []) if not c["ok"]]
+        cell["warnings"].extend(f"static check {c['name']}: {c['detail']}" for c in failed)
 
     def _activate(self, runtime_name: str, target: Target, artifact: Artifact) -> Any:
         runtime = runtimes.get(runtime_name)(target, self.settings.threads)
@@ -324,6 +341,9 @@ class CellRunner:
                                     "here and the bound was widened to match; judge this cell with care")
         stages.append({"stage": "compare", "ok": parity["ok"], "seconds": time.perf_counter() - t0})
 
+        if runtime.no_latency:
+            cell["warnings"].append(f"no latency: {runtime.no_latency}")
+            return
         t0 = time.perf_counter()
         feeds = ref.feeds[0]
         try:
@@ -344,7 +364,7 @@ class CellRunner:
         A runtime whose artifact was built for one shape (TVM compiles the shapes in, a TensorRT
         profile has a range) may refuse a batch: that is recorded, not a failure of the cell."""
         inputs = spec.inputs_for(source, self.settings.size)
-        if not self.settings.batches:
+        if not self.settings.batches or runtime.no_latency:
             return
         if not all(0 in i.dynamic_axes for i in inputs):
             cell["batches"] = {"skipped": "the model's batch axis is not dynamic: "

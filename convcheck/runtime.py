@@ -74,6 +74,9 @@ class Runtime:
         self.threads = threads
         self.active = False
         self.input_names: list[str] = []
+        #: Set by a runtime whose timings would not be the deployed runtime's (a reference executor that
+        #: stands in for Core ML off macOS): why. The cell then records no latency, and says so.
+        self.no_latency: str | None = None
 
     def activate(self, artifact: Artifact) -> None:
         if artifact.format is not self.format:

@@ -1,12 +1,16 @@
-"""Core ML: runs on macOS only; everywhere else a static check of the converted package.
+"""Core ML: Apple's runtime on macOS; everywhere else convcheck's MIL reference executor.
 
 coremltools converts on Linux but has no Linux executor (`predict` raises "Model prediction is only
-supported on macOS"), so off macOS the route is `no_device` and the pipeline calls `static_check`,
-which reads the `.mlpackage` without executing it: the spec and the MIL program (re-loaded with
-coremltools' own loader, which re-infers every op's types and reads the weights), inputs and outputs
-against the source model's real arrays, the op list, deployment target, package size and whether
-fp16 compute was applied where asked and only there. Each finding is `{"name", "ok", "detail"}`; a known
-mismatch (int64 inputs become int32) is a failed check, not a footnote.
+supported on macOS"). Off macOS the cell executes the package's ML program op by op in numpy
+(convcheck.validate.mil): the program's semantics, judged by the same parity rules, and labelled as
+such in `runtime_settings.executor`; it records no latency (that executor's speed says nothing of
+Core ML's). On macOS the cell runs `coremltools.predict` on the CPU.
+
+Either way the pipeline also runs `static_check`, which reads the `.mlpackage` without executing it: the
+spec and the MIL program (re-loaded with coremltools' own loader, which re-infers every op's types and
+reads the weights), inputs and outputs against the source model's real arrays, the op list, deployment
+target, package size and whether fp16 compute was applied where asked and only there. Each finding is
+`{"name", "ok", "detail"}`; a known mismatch (int64 inputs become int32) is a failed check, not a footnote.
 
 coremltools is imported inside functions only, through `quiet_coremltools`: it imports TensorFlow
 when installed and logs version and `libcoremlpython` warnings on import, which belong in the cell's
@@ -49,22 +53,23 @@ class CoremlRuntime(Runtime):
     devices = ("cpu",)
     precisions = ("fp32", "fp16")
     requires = (COREMLTOOLS,)
-    summary = "Core ML mlprogram on the CPU (macOS only; elsewhere a static check of the package)"
+    summary = ("Core ML mlprogram on the CPU (macOS); elsewhere the ML program executed op by op by "
+               "convcheck's MIL reference executor")
     placement = {"macos": 1.0}
+    #: What executes the program off macOS, as cells and reports name it.
+    MIL_EXECUTOR = "convcheck MIL reference executor (the ML program's ops in numpy; not Apple's runtime)"
 
-    @classmethod
-    def host_unsupported(cls) -> str | None:
-        if platform.system() != "Darwin":
-            return "Core ML executes only on macOS (coremltools has no Linux executor)"
-        return None
-
-    # -- macOS only: cannot be exercised on Linux, so kept minimal ---------------------------------
     def activate_impl(self, artifact: Artifact) -> None:
         built_for = artifact.metadata.get("precision")
         if built_for and built_for != self.target.precision:
             # Compute precision is baked in at conversion: an fp16 package in an fp32 cell would
             # report fp16 parity under an fp32 label.
             raise ValueError(f"package was converted for {built_for}, the cell runs {self.target.precision}")
+        self.output_names = list(artifact.metadata.get("output_names") or [])
+        if platform.system() != "Darwin":
+            self._activate_mil(artifact)
+            return
+        self.executor = "coremltools.predict (Core ML, CPU_ONLY)"
         with quiet_coremltools([]) as ct:
             # CPU_ONLY: the GPU and the Neural Engine compute in fp16 whatever the package asks, so
             # only the CPU gives a real fp32 cell, and it is deterministic run to run.
@@ -74,18 +79,50 @@ class CoremlRuntime(Runtime):
         self.input_names = [i.name for i in description.input]
         # Core ML I/O has no int64: feeds are cast to the declared types (int64 ids -> int32).
         self.input_dtypes = {i.name: FEATURE_DTYPES.get(_array_type_name(i), "float32") for i in description.input}
-        self.output_names = list(artifact.metadata.get("output_names") or [o.name for o in description.output])
+        self.output_names = self.output_names or [o.name for o in description.output]
+        self._predict = lambda feeds: self.model.predict(feeds)
+
+    def _activate_mil(self, artifact: Artifact) -> None:
+        from convcheck.errors import CellFailure
+        from convcheck.types import Status
+        from convcheck.validate.mil.program import load_program, unsupported_ops
+
+        with quiet_coremltools([]) as ct:
+            self.version = ct.__version__
+            self.program = load_program(artifact.main_file)
+        missing = unsupported_ops(self.program)
+        if missing:
+            # Known before running anything: every op the program has, not only the first one reached.
+            raise CellFailure(Status.UNSUPPORTED.value, f"the MIL executor has no kernel for op(s) {missing}: this "
+                              "machine cannot execute the Core ML program (macOS can)", "load", missing[0])
+        self.executor = self.MIL_EXECUTOR
+        self.no_latency = ("the cell ran on convcheck's MIL reference executor, not Core ML: its speed is not a Core ML "
+                           "figure (run on macOS for one)")
+        self.input_names = list(self.program.input_names)
+        self.input_dtypes = dict(self.program.input_dtypes)
+        self.output_names = self.output_names or list(self.program.output_names)
+        self._predict = self.program.run
 
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
-        out = self.model.predict({n: np.asarray(feeds[n], dtype=self.input_dtypes[n]) for n in self.input_names})
+        out = self._predict({n: np.asarray(feeds[n], dtype=self.input_dtypes[n]) for n in self.input_names})
         return {n: np.asarray(out[n]) for n in self.output_names}
 
     def deactivate_impl(self) -> None:
-        del self.model
+        self.model = self.program = self._predict = None
 
     def describe(self) -> dict[str, Any]:
-        return {"threads": self.threads, "compute_units": "CPU_ONLY", "precision": self.target.precision,
-                "coremltools": getattr(self, "version", None)}
+        found: dict[str, Any] = {"threads": self.threads, "precision": self.target.precision,
+                                 "executor": getattr(self, "executor", None),
+                                 "coremltools": getattr(self, "version", None)}
+        program = getattr(self, "program", None)
+        if program is not None:
+            found["mil_ops"] = dict(sorted(program.implementations.items()))
+            found["notes"] = ["executed by convcheck's MIL reference executor: the ML program's semantics, not Apple's "
+                              "kernels (which may differ in the last bits, in fp16 by more); a Mac gives the Core ML "
+                              "figures"]
+        else:
+            found["compute_units"] = "CPU_ONLY"
+        return found
 
     # -- anywhere: what can be known without executing ---------------------------------------------
     @classmethod
@@ -200,11 +237,11 @@ def _static_check(ct: Any, artifact: Artifact, spec: Any, ref: Any) -> dict[str,
     fp16 = " with fp16 compute" if artifact.metadata.get("precision") == "fp16" else ""
     head = f"Converted to an {target} mlprogram ({compute_ops} ops{fp16})"
     if not failed:
-        verdict = f"{head}; inputs and outputs match the source; execution needs macOS {MACOS.get(version, '')}+."
+        verdict = f"{head}; inputs and outputs match the source; Apple's runtime needs macOS {MACOS.get(version, '')}+."
     else:
         more = f" (and {len(failed) - 1} more failed check(s))" if len(failed) > 1 else ""
         verdict = (f"{head}, but the {failed[0]['name']} check failed: {failed[0]['detail']}{more}; "
-                   f"execution needs macOS {MACOS.get(version, '')}+.")
+                   f"Apple's runtime needs macOS {MACOS.get(version, '')}+.")
     return {"ok": not failed, "checks": checks, "ops": ops, "deployment_target": target,
             "specification_version": version, "package_bytes": _size(package), "verdict": verdict}
 
