@@ -404,8 +404,10 @@ class CellRunner:
             where = found.get("node") or found.get("layer") or (f"writing {found['output']}" if found.get("output")
                                                                  else "")
             module = found.get("torch_module")
+            layer = found.get("keras_layer")
             cell["localization"]["summary"] = (f"error starts at {found.get('op_type') or found.get('keras_class')} "
-                                               f"{where}" + (f" (torch module {module})" if module else ""))
+                                               f"{where}" + (f" (torch module {module})" if module else "")
+                                               + (f" (Keras layer {layer})" if layer else ""))
 
     def _benchmark_variants(self, spec: ModelSpec, route: Route, target: Target, artifact: Artifact,
                             ref: Reference, cell: dict[str, Any]) -> None:

@@ -7,8 +7,10 @@ output with its input's:
 - otherwise the ONNX graph against the PyTorch module it was exported from (dynamo exporter scope
   metadata): the export is at fault;
 - a Keras model against its .tflite conversion (`keras/tflite`).
-Routes without a localiser (TVM and TensorRT expose no intermediates here; Core ML does not run on
-Linux) get `found: false` with that reason. A localiser's own failure is recorded, never raised:
+- a torch module or Keras model against its Core ML program, executed op by op by the MIL executor
+  (`torch/coreml`, `keras/coreml`).
+Routes without a localiser (TVM and TensorRT expose no intermediates here) get `found: false` with
+that reason. A localiser's own failure is recorded, never raised:
 localisation explains a mismatch, it does not change the cell's status.
 """
 
@@ -83,5 +85,11 @@ def _dispatch(formats: tuple[Format, ...], runtime: str, record: list[dict[str, 
         meta = tflite_hop["metadata"]
         return localize_tflite(load_source(), Path(tflite_hop["path"]) / meta["entry"], feeds,
                                meta.get("input_map"), tol)
+    coreml_hop = next((r for r in record if r.get("format") == Format.COREML.value and r.get("ok")), None)
+    if coreml_hop is not None and source in (Format.TORCH, Format.KERAS) and len(record) == 1:
+        from convcheck.validate.localize_coreml import localize_coreml
+
+        return localize_coreml(load_source(), Path(coreml_hop["path"]) / coreml_hop["metadata"]["entry"], feeds, tol,
+                               source.value)
     return {"found": False, "reason": f"no localiser for a route through {', '.join(f.value for f in formats)} "
                                       f"run by {runtime} yet"}

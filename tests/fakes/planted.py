@@ -125,3 +125,64 @@ class MemoryHogExporter(CrashingExporter):
         hoard = []
         while True:
             hoard.append(bytearray(64 * 2**20))
+
+
+def plant_in_mlpackage(package: Any, fault: str) -> str:
+    """Plant a fault in a converted .mlpackage's ML program and return the MIL variable it corrupts.
+
+    `scale`: the first linear/conv op's weight scaled by 1.05 (written back as an immediate constant);
+    `swap`: the first relu computes a sigmoid instead. Everything else is the converter's own output."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import coremltools as ct
+    import numpy as np
+
+    from convcheck.validate.mil.program import load_program
+
+    package = Path(package)
+    spec = ct.utils.load_spec(str(package))
+    function = spec.mlProgram.functions["main"]
+    block = function.block_specializations[function.opset]
+    if fault == "scale":
+        op = next(o for o in block.operations if o.type in ("linear", "conv"))
+        weight = op.inputs["weight"].arguments[0].name
+        value = np.asarray(load_program(package).consts[weight])
+        const = next(o for o in block.operations if o.type == "const" and o.outputs[0].name == weight)
+        tensor = const.attributes["val"].immediateValue.tensor  # replaces the blob reference
+        scaled = value * value.dtype.type(1.05)
+        if value.dtype == np.float16:  # fp16 immediates are raw little-endian bytes
+            tensor.bytes.values = scaled.astype(np.float16).tobytes()
+        else:
+            tensor.floats.values[:] = scaled.astype(np.float32).ravel().tolist()
+    elif fault == "swap":
+        op = next(o for o in block.operations if o.type == "relu")
+        op.type = "sigmoid"
+    else:
+        raise ValueError(fault)
+    weights = ct.models.MLModel(str(package), skip_model_load=True).weights_dir
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / package.name
+        ct.models.MLModel(spec, weights_dir=weights, skip_model_load=True).save(str(staged))
+        shutil.rmtree(package)
+        shutil.copytree(staged, package)
+    return op.outputs[0].name
+
+
+class _PlantedCoremlFromTorch:
+    """The real torch -> Core ML conversion, then one planted fault in the saved ML program."""
+
+    fault = ""
+
+    def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
+        art = super().convert_impl(source, ctx)  # type: ignore[misc]
+        planted_var = plant_in_mlpackage(art.main_file, self.fault)
+        return Artifact(art.format, art.path, {**art.metadata, "planted": planted_var})  # digest of what is there now
+
+
+def planted_coreml(fault: str) -> type:
+    from convcheck.convert.coreml_from_torch import CoremlFromTorch
+
+    return type(f"Coreml{fault.title()}FromTorch", (_PlantedCoremlFromTorch, CoremlFromTorch),
+                {"hop": f"coreml_{fault}", "fault": fault, "__module__": __name__})
