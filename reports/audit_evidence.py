@@ -219,11 +219,19 @@ def build_candidate(cell: dict[str, Any], document: dict[str, Any], budget: floa
         "error": {"stage": str(error.get("stage") or ""), "op": str(error.get("op") or ""),
                   "message": _message(cell)} if isinstance(error, dict) and error else None,
         "precheck_verdict": first_line((cell.get("precheck") or {}).get("verdict")),
+        "verified_by": verified_by(cell),
     }
     cand["eligible"], cand["ineligible_reason"] = _eligibility(cand, budget)
     if not cand["verified"]:
         cand["needs"] = _needs(cell)
     return cand
+
+
+def verified_by(cell: dict[str, Any]) -> str | None:
+    """What executed a cell when it was not the deployed runtime itself: a Core ML cell off macOS ran on
+    convcheck's MIL reference executor (the program's semantics; parity only, no latency). None otherwise."""
+    executor = str((cell.get("runtime_settings") or {}).get("executor") or "")
+    return executor if "MIL reference executor" in executor else None
 
 
 def _eligibility(c: dict[str, Any], budget: float | None) -> tuple[bool, str]:

@@ -107,6 +107,15 @@ def header_lines(audit: dict) -> list[str]:
     return lines
 
 
+def _stand_in_lines(audit: dict[str, Any], escape: Any) -> list[str]:
+    """Candidates whose verdict came from a stand-in for the deployed runtime (Core ML off macOS)."""
+    by = [c for c in audit["candidates"] if c.get("verified_by")]
+    if not by:
+        return []
+    return [f"{escape(', '.join(c['id'] for c in by))}: verified by {escape(by[0]['verified_by'])}: parity of the "
+            "ML program's semantics only; no latency, and Apple's kernels were not run (a Mac runs them)"]
+
+
 def render_audit_md(audit: dict[str, Any]) -> str:
     """The audit as Markdown: every string from the document escaped."""
     prof, rec = audit["profile"], audit["recommendation"]
@@ -124,6 +133,7 @@ def render_audit_md(audit: dict[str, Any]) -> str:
     out += [f"- If {md_escape(t['condition'])}: {md_escape(t['effect'])}" for t in audit["triggers"]] or ["- nothing found"]
     out += ["", "## Candidates verified on this host", ""]
     out += _md_table(_cand_head(audit), _cand_rows(audit)) if audit["candidates"] else ["none"]
+    out += [f"- {line}" for line in _stand_in_lines(audit, md_escape)]
     failed = [c for c in audit["candidates"] if not c["passes"]]
     if failed:
         out += ["", "Failed here (never recommended):", ""]
@@ -219,6 +229,9 @@ def render_audit_html(audit: dict[str, Any]) -> str:
               "<h2>Candidates verified on this host</h2>",
               _html_table(_cand_head(audit), _cand_rows(audit)) if audit["candidates"] else
               "<p>none</p>"]
+    stand_in = _stand_in_lines(audit, str)
+    if stand_in:
+        parts.append(_html_list(stand_in))
     failed = [c for c in audit["candidates"] if not c["passes"]]
     if failed:
         parts += ["<p>Failed here (never recommended):</p>",

@@ -180,7 +180,7 @@ def _fidelity(cells: list[dict], steps: list[str]) -> dict:
     # them out entirely would keep only the failed conversions of a no_device route (selection bias).
     # vacuous cells, failures of the source model itself (stage reference) and convcheck's own bugs
     # (internal_error) say nothing about the route.
-    attempted = converted = ran = passed = 0
+    attempted = converted = ran = passed = stand_in = 0
     ops: set[str] = set()
     static_ops: set[str] = set()
     not_run: Counter = Counter()
@@ -202,6 +202,7 @@ def _fidelity(cells: list[dict], steps: list[str]) -> dict:
         if stage.startswith("convert") or stage == "plan":
             continue
         converted, ran, passed = converted + 1, ran + 1, passed + (status == "pass")
+        stand_in += "MIL reference executor" in str((cell.get("runtime_settings") or {}).get("executor") or "")
     skipped = ", ".join(f"{n} {s}" for s, n in sorted(not_run.items()))
     static = f"; TensorRT/Core ML static checks flag: {', '.join(sorted(static_ops))}" if static_ops else ""
     met = f"; unsupported ops met: {', '.join(sorted(ops))}" if ops else ""
@@ -220,6 +221,9 @@ def _fidelity(cells: list[dict], steps: list[str]) -> dict:
         parts.append(f" ({failed_convert} failed to convert)")
     if converted > ran:
         parts.append(f"; {converted - ran} more converted but could not run here ({skipped})")
+    if stand_in:
+        parts.append(f"; {stand_in} of the {ran} run by convcheck's MIL reference executor (the Core ML program's "
+                     "semantics, not Apple's runtime)")
     return {"value": 1 - rate_c * passed / ran, "measured": True, "evidence": "".join(parts) + met + static}
 
 

@@ -134,6 +134,21 @@ def test_zoo_cells_pass_on_the_mil_executor_with_a_clean_static_check(zoo_cells)
                                "tf.function concrete function (model(x, training=False))")
 
 
+@pytest.mark.framework
+@pytest.mark.skipif(ON_MACOS, reason="off macOS only: the MIL executor runs the cell")
+def test_lockin_and_the_audit_say_the_mil_executor_verified_these_cells(zoo_cells):
+    from convcheck.reports.audit_evidence import build_candidate
+    from convcheck.reports.lockin import load_lockin_data, score_route
+
+    cells = [c for (m, r, p), c in zoo_cells.items() if r == "torch/coreml"]
+    fidelity = score_route("torch/coreml", "torch", ["coreml"], "coreml", cells, load_lockin_data())["factors"]["fidelity"]
+    assert fidelity["measured"] and "4/4 cells passed" in fidelity["evidence"], fidelity
+    assert "4 of the 4 run by convcheck's MIL reference executor" in fidelity["evidence"], fidelity
+    candidate = build_candidate(cells[0], {"cells": cells}, None, None, None)
+    assert candidate["verified"] and candidate["passes"] and "MIL reference executor" in candidate["verified_by"]
+    assert candidate["latency"] is None  # no Core ML figure was measured, so none is shown
+
+
 @pytest.fixture
 def planted_coreml_routes(fresh_routes):
     from convcheck.registry import converters
