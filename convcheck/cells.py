@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from convcheck.dag import describe
-from convcheck.errors import CellFailure
+from convcheck.errors import REPORT_BUGS, CellFailure
 from convcheck.failures import first_line
 from convcheck.registry import converters
 from convcheck.types import Status, Target
@@ -31,7 +31,6 @@ def detail_lines(failure: CellFailure) -> list[str]:
 
 
 #: Where a user reports convcheck's own bugs (shown with every internal_error).
-REPORT_BUGS = "this is a bug in convcheck, not a finding about the route: please report it with the cell's log"
 
 
 def internal_error_fields(exc: BaseException, stages: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -8,6 +8,10 @@ A failing *cell* is neither: it is data (a Status in results.json), never an exc
 from __future__ import annotations
 
 
+#: What an internal error's message ends with.
+REPORT_BUGS = "this is a bug in convcheck, not a finding about the route: please report it with the cell's log"
+
+
 class ConvcheckError(Exception):
     """A usage error, with a message that names the thing and the fix."""
 

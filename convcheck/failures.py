@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from convcheck.errors import CellFailure, ConvcheckBug
+from convcheck.errors import REPORT_BUGS, CellFailure, ConvcheckBug
 from convcheck.types import Status
 
 UNSUPPORTED = Status.UNSUPPORTED.value
@@ -365,8 +365,6 @@ def classify(exc: BaseException, stage: str) -> CellFailure:
     exception's whole cleaned text and its causes' (≤ 200 lines), for the cell's log.
     """
     if isinstance(exc, ConvcheckBug):
-        from convcheck.cells import REPORT_BUGS
-
         return CellFailure(Status.INTERNAL_ERROR.value, f"internal error in convcheck ({first_line(exc)}); {REPORT_BUGS}",
                            f"internal:{stage}", detail=cap_lines(full_text(exc)))
     if isinstance(exc, CellFailure):
