@@ -142,7 +142,12 @@ def test_route_passes_here_or_says_why_not(route, user_onnx, user_tf_files, tmp_
         assert parity["max_abs"] < 1e-4 and parity["cosine"] > 0.99999, where
         if spec.task == "classifier":  # a user's ONNX file does not say what its outputs mean
             assert parity["top1_agreement"] == 1.0
-        assert cell["latency_ms"]["n"] >= 3 and cell["latency_ms"]["p50"] > 0
+        if cell["latency_ms"] is None:
+            # Only a runtime that stands in for the deployed one (Core ML off macOS) records none, and says so.
+            assert "MIL reference executor" in cell["runtime_settings"]["executor"], where
+            assert any(w.startswith("no latency:") for w in cell["warnings"]), where
+        else:
+            assert cell["latency_ms"]["n"] >= 3 and cell["latency_ms"]["p50"] > 0
         assert cell["timings_s"]["load"] > 0 and cell["timings_s"]["first_inference"] > 0
         if route.converters:
             assert cell["artifact_bytes"] > 0 and cell["timings_s"]["convert"] > 0
