@@ -30,9 +30,6 @@ def detail_lines(failure: CellFailure) -> list[str]:
     return [f"{failure.stage} failed; the tool said:"] + [f"  {ln}" for ln in detail.splitlines() if ln.strip()][:200]
 
 
-#: Where a user reports convcheck's own bugs (shown with every internal_error).
-
-
 def internal_error_fields(exc: BaseException, stages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """status/error of a cell that convcheck's own code failed (the traceback goes in its log)."""
     where = next((s["stage"] for s in reversed(stages or []) if s.get("stage")), "internal")

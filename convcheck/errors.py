@@ -8,7 +8,7 @@ A failing *cell* is neither: it is data (a Status in results.json), never an exc
 from __future__ import annotations
 
 
-#: What an internal error's message ends with.
+#: Where a user reports convcheck's own bugs (shown with every internal_error).
 REPORT_BUGS = "this is a bug in convcheck, not a finding about the route: please report it with the cell's log"
 
 

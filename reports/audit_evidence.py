@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 
 from convcheck.errors import ConvcheckError
-from convcheck.reports.cell_view import lockin_of
+from convcheck.reports.cell_view import lockin_of, verified_by
 from convcheck.reports.escaping import first_line
 from convcheck.reports.numbers import finite, readable
 from convcheck.reports.status_groups import NOT_HERE
@@ -225,13 +225,6 @@ def build_candidate(cell: dict[str, Any], document: dict[str, Any], budget: floa
     if not cand["verified"]:
         cand["needs"] = _needs(cell)
     return cand
-
-
-def verified_by(cell: dict[str, Any]) -> str | None:
-    """What executed a cell when it was not the deployed runtime itself: a Core ML cell off macOS ran on
-    convcheck's MIL reference executor (the program's semantics; parity only, no latency). None otherwise."""
-    executor = str((cell.get("runtime_settings") or {}).get("executor") or "")
-    return executor if "MIL reference executor" in executor else None
 
 
 def _eligibility(c: dict[str, Any], budget: float | None) -> tuple[bool, str]:

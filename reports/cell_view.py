@@ -71,3 +71,10 @@ def lockin_of(document: dict[str, Any], cell: Cell) -> dict[str, Any] | None:
     routes = (document.get("lockin") or {}).get("routes") or {}
     found = routes.get(cell.get("route")) if isinstance(routes, dict) else None
     return found if isinstance(found, dict) and found else None
+
+
+def verified_by(cell: Cell) -> str | None:
+    """What executed a cell when it was not the deployed runtime itself: a Core ML cell off macOS ran on
+    convcheck's MIL reference executor (the program's semantics; parity only, no latency). None otherwise."""
+    executor = str((cell.get("runtime_settings") or {}).get("executor") or "")
+    return executor if "MIL reference executor" in executor else None

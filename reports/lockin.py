@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from convcheck.errors import ConvcheckError
+from convcheck.reports.cell_view import verified_by
 
 FACTORS = ("format_openness", "runtime_diversity", "hardware_diversity", "reversibility", "fidelity",
            "toolchain_health")
@@ -202,7 +203,7 @@ def _fidelity(cells: list[dict], steps: list[str]) -> dict:
         if stage.startswith("convert") or stage == "plan":
             continue
         converted, ran, passed = converted + 1, ran + 1, passed + (status == "pass")
-        stand_in += "MIL reference executor" in str((cell.get("runtime_settings") or {}).get("executor") or "")
+        stand_in += verified_by(cell) is not None
     skipped = ", ".join(f"{n} {s}" for s, n in sorted(not_run.items()))
     static = f"; TensorRT/Core ML static checks flag: {', '.join(sorted(static_ops))}" if static_ops else ""
     met = f"; unsupported ops met: {', '.join(sorted(ops))}" if ops else ""

@@ -48,35 +48,32 @@ def localize_coreml(source: Any, package: Path, feeds: dict[str, np.ndarray], to
     else:
         found_source = _keras_outputs(source, inputs)
         weights = {}
-    by_shape: dict[tuple[int, ...], list[tuple[str, np.ndarray]]] = {}
-    for name, value in found_source:
-        by_shape.setdefault(value.shape, []).append((name, value))
-        if kind == "keras" and value.ndim == 4:  # NHWC -> NCHW, the layout the program computes convs in
-            by_shape.setdefault(np.transpose(value, (0, 3, 1, 2)).shape, []).append(
-                (name, np.transpose(value, (0, 3, 1, 2))))
+    # Each source tensor under its shape, with its place in the recording order (a Keras NHWC tensor
+    # also as NCHW, the layout the program computes convolutions in).
+    by_shape: dict[tuple[int, ...], list[tuple[int, str, np.ndarray]]] = {}
+    for k, (name, value) in enumerate(found_source):
+        views = [value] + ([np.transpose(value, (0, 3, 1, 2))] if kind == "keras" and value.ndim == 4 else [])
+        for view in views:
+            by_shape.setdefault(view.shape, []).append((k, name, view))
 
-    order = {id(value): k for k, (_, value) in enumerate(found_source)}  # source tensors in call order
-    matched_at: dict[int, int] = {}  # verified op -> the call-order index of the source tensor it equals
+    outputs = [_float(values[0]) if values else None for _, values in steps]
     producer = {out: i for i, (step, _) in enumerate(steps) for out in step.outputs}
-    verified: set[int] = set()
+    matched_at: dict[int, int] = {}  # verified op -> the recording index of the source tensor it equals
     comparable: set[int] = set()
     nearest: dict[int, tuple[str, float]] = {}
-    for i, (step, values) in enumerate(steps):
-        value = _float(values[0]) if values else None
-        if value is None:
-            continue
-        candidates = by_shape.get(value.shape, [])
+    for i, value in enumerate(outputs):
+        candidates = by_shape.get(value.shape, []) if value is not None else []
         if candidates:
             comparable.add(i)
-        for name, ref in candidates:
-            stats = compare_arrays(value.astype(np.float32), ref.astype(np.float32), tol)
+        for k, name, ref in candidates:
+            stats = compare_arrays(value, ref, tol)  # type: ignore[arg-type]
             if stats["ok"]:
-                verified.add(i)
-                matched_at[i] = order.get(id(ref), order.get(id(_untransposed(ref, found_source)), -1))
+                matched_at[i] = k
                 break
             error = float(stats.get("max_abs") or np.inf)
             if i not in nearest or error < nearest[i][1]:
                 nearest[i] = (name, error)
+    verified = set(matched_at)
     cleared: set[int] = set()
     stack = list(verified)
     while stack:
@@ -91,19 +88,17 @@ def localize_coreml(source: Any, package: Path, feeds: dict[str, np.ndarray], to
         return {"found": False, "reason": "no MIL op output has the shape of any source module or layer output: "
                                           "nothing could be compared", **base}
     span: list[int] = []
-    for i, (step, values) in enumerate(steps):
-        if i in verified or i in cleared or not values or _float(values[0]) is None:
+    for i, (step, _) in enumerate(steps):
+        if i in verified or i in cleared or outputs[i] is None:
             continue
         span.append(i)
         if i not in comparable:
             continue
-        # The source tensor this op should have equalled: the first one of its shape computed after the
-        # last tensor an earlier op agreed with (hooks record in call order); else the nearest in value.
-        after = max((matched_at[j] for j in verified if j < i), default=-1)
-        shape = _float(values[0]).shape  # type: ignore[union-attr]
-        expected = next((name for k, (name, value) in enumerate(found_source) if k > after and
-                         (value.shape == shape or (kind == "keras" and value.ndim == 4 and
-                                                   np.transpose(value, (0, 3, 1, 2)).shape == shape))), None)
+        # The source tensor this op should have equalled: the first of its shape recorded after the last
+        # one an earlier op agreed with (torch modules in the order they first finish, Keras layers in graph
+        # order); else the nearest in value.
+        after = max((k for j, k in matched_at.items() if j < i), default=-1)
+        expected = next((name for k, name, _ in by_shape[outputs[i].shape] if k > after), None)  # type: ignore[union-attr]
         owner = _owner(step.weights, weights)
         module = owner or expected or nearest.get(i, ("", 0.0))[0]
         how = "weights" if owner else "next source output" if expected else "nearest output"
@@ -114,12 +109,6 @@ def localize_coreml(source: Any, package: Path, feeds: dict[str, np.ndarray], to
                 "max_abs_out": nearest.get(i, ("", None))[1], "weights": step.weights[:4]}
     return {"found": False, "reason": f"every compared MIL op output is within tolerance of a source tensor or feeds "
                                       f"one that is ({len(verified)} of {len(comparable)} comparable verified)", **base}
-
-
-def _untransposed(ref: np.ndarray, found_source: list[tuple[str, np.ndarray]]) -> np.ndarray:
-    """The recorded NHWC tensor a transposed (NCHW) candidate was made from."""
-    return next((value for _, value in found_source if value.ndim == 4 and value.size == ref.size
-                 and np.shares_memory(value, ref)), ref)
 
 
 def _float(value: Any) -> np.ndarray | None:

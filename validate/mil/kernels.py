@@ -4,8 +4,8 @@ Each kernel takes the op's inputs as numpy values (`args`, keyed by the MIL para
 optional input the program leaves out is absent) and returns the op's output, or a tuple for an op
 with several. The executor (convcheck.validate.mil.program) casts every result to the dtype the
 program declares for it, so a kernel may compute wider: convolutions, matmuls and recurrences
-accumulate in float32 (float64 when the program is float64-free but asked for the noise floor),
-as Apple's CPU kernels and most accelerators do for fp16 programs.
+accumulate in float32 (float64 inputs stay float64), as Apple's CPU kernels and most accelerators do
+for fp16 programs.
 
 Semantics follow the MIL op definitions in coremltools (`coremltools.converters.mil.mil.ops.defs`),
 not any one framework: each kernel is checked against torch on random tensors in
@@ -35,14 +35,14 @@ def kernel(*names: str) -> Callable[[Kernel], Kernel]:
 
 def _wide(x: np.ndarray) -> np.ndarray:
     """The accumulation type: float32 for fp16 (and fp32) inputs, float64 stays float64."""
-    return x.astype(np.float64) if x.dtype == np.float64 else x.astype(np.float32)
+    return np.asarray(x, dtype=np.float64 if np.asarray(x).dtype == np.float64 else np.float32)  # no copy when already so
 
 
 def _ints(value: Any, n: int, default: int) -> list[int]:
     if value is None:
         return [default] * n
     flat = [int(v) for v in np.ravel(value)]
-    return flat if len(flat) == n else flat * n if len(flat) == 1 else flat
+    return flat * n if len(flat) == 1 else flat  # one value for every axis, or one per axis
 
 
 def _pads(pad_type: str, pad: Any, sizes: list[int], kernel_sizes: list[int], strides: list[int],
@@ -639,9 +639,9 @@ def gather(args: dict[str, Any]) -> np.ndarray:
 @kernel("expand_dims")
 def expand_dims(args: dict[str, Any]) -> np.ndarray:
     x = np.asarray(args["x"])
-    axes = sorted(int(a) if int(a) >= 0 else int(a) + x.ndim + len(np.ravel(args["axes"])) + 0
-                  for a in np.ravel(args["axes"]))
-    for axis in axes:
+    requested = [int(a) for a in np.ravel(args["axes"])]
+    rank = x.ndim + len(requested)  # a negative axis counts from the end of the output
+    for axis in sorted(a if a >= 0 else a + rank for a in requested):
         x = np.expand_dims(x, axis)
     return x
 

@@ -67,7 +67,6 @@ class MilProgram:
     output_names: list[str]  # feature names
     output_vars: list[str]  # the MIL variables the features are
     consts: dict[str, Any] = field(default_factory=dict)
-    ops: dict[str, int] = field(default_factory=dict)
     #: How each op type is computed here: "kernel" (convcheck's) or "value_inference" (coremltools').
     implementations: dict[str, str] = field(default_factory=dict)
 
@@ -76,33 +75,42 @@ class MilProgram:
         """The program's outputs for `feeds` (keyed by feature name; cast to the declared input types).
         `keep(step, values)` is called after every op with its outputs, for localisation."""
         env: dict[str, Any] = dict(self.consts)
-        for name, var in self.function.inputs.items():
+        for name in self.function.inputs:
             env[name] = np.asarray(feeds[name]).astype(self.input_dtypes[name], copy=False)
-        _run_block(self.function, env, keep)
+        _run_block(self.function, env, keep, self.consts)
         return {feature: np.asarray(env[var]) for feature, var in zip(self.output_names, self.output_vars)}
+
+
+def read_program(package: Path, spec: Any = None) -> Any:
+    """The package's program rebuilt by coremltools' MIL loader (an internal API): every op re-created,
+    so its input types are re-checked and its output types re-inferred, and every weight is read.
+    `spec`: the package's already-loaded model spec, if the caller has it."""
+    import coremltools as ct
+    from coremltools.converters.mil.frontend.milproto.load import load
+
+    spec = spec if spec is not None else ct.utils.load_spec(str(package))
+    weights = ct.models.MLModel(str(package), skip_model_load=True).weights_dir
+    with _quiet():
+        return load(spec, spec.specificationVersion, weights)
 
 
 def load_program(package: Path) -> MilProgram:
     """Load the .mlpackage's main function with coremltools' MIL loader, its constants evaluated."""
     import coremltools as ct
-    from coremltools.converters.mil.frontend.milproto.load import load
 
     spec = ct.utils.load_spec(str(package))
     if spec.WhichOneof("Type") != "mlProgram":
         raise ValueError(f"{package.name} is a {spec.WhichOneof('Type')}, not an ML program: only mlprogram "
                          "packages can be executed by the MIL executor")
-    weights = ct.models.MLModel(str(package), skip_model_load=True).weights_dir
-    with _quiet():
-        program = load(spec, spec.specificationVersion, weights)
-    function = program.functions["main"]
+    function = read_program(package, spec).functions["main"]
     features_in = [i.name for i in spec.description.input]
     dtypes = {name: _numpy_dtype(var.dtype) for name, var in function.inputs.items()}
     found = MilProgram(path=package, function=function, input_names=features_in, input_dtypes=dtypes,
                        output_names=[o.name for o in spec.description.output],
                        output_vars=[v.name for v in function.outputs])
+    # Every constant, nested blocks' included, is evaluated once here: execution only reads them.
     for op in _walk(function):
-        found.ops[op.op_type] = found.ops.get(op.op_type, 0) + 1
-        if op.op_type == "const" or op.op_type.startswith("constexpr_"):
+        if _is_const(op):
             for out in op.outputs:
                 value = out.val if op.op_type == "const" else _materialize(op, out)
                 found.consts[out.name] = _as_value(value, out.dtype)
@@ -119,16 +127,14 @@ def unsupported_ops(program: MilProgram) -> list[str]:
 _CONTROL = {"cond", "while_loop"}
 
 
-def _run_block(block: Any, env: dict[str, Any], keep: Callable[[Step, list[Any]], None] | None) -> None:
+def _run_block(block: Any, env: dict[str, Any], keep: Callable[[Step, list[Any]], None] | None,
+               consts: dict[str, Any]) -> None:
     for op in block.operations:
-        if op.op_type == "const" or op.op_type.startswith("constexpr_"):
-            if op.outputs[0].name not in env:  # a nested block's constants
-                for out in op.outputs:
-                    env[out.name] = _as_value(out.val if op.op_type == "const" else _materialize(op, out), out.dtype)
+        if _is_const(op):  # evaluated at load (MilProgram.consts)
             continue
         args = {name: _lookup(env, value) for name, value in op.inputs.items()}
         try:
-            results = _control(op, args, env, keep) if op.op_type in _CONTROL else _compute(op, args)
+            results = _control(op, args, env, keep, consts) if op.op_type in _CONTROL else _compute(op, args)
         except (UnsupportedMilOp, ConvcheckBug):
             raise
         except Exception as exc:  # the executor's failure, not the program's: an internal error
@@ -136,18 +142,17 @@ def _run_block(block: Any, env: dict[str, Any], keep: Callable[[Step, list[Any]]
                                f"{type(exc).__name__}: {exc}") from exc
         outputs = results if isinstance(results, tuple) else (results,)
         if len(outputs) != len(op.outputs):
-            raise RuntimeError(f"op {op.name} ({op.op_type}) gave {len(outputs)} outputs, the program declares "
-                               f"{len(op.outputs)}")
+            raise ConvcheckBug(f"the MIL executor computed {len(outputs)} outputs for op {op.name} ({op.op_type}), "
+                               f"the program declares {len(op.outputs)}")
         values = []
         for var, value in zip(op.outputs, outputs):
             env[var.name] = _as_value(value, var.dtype)
             values.append(env[var.name])
         if keep is not None:
-            reads = [v for v in _vars(op) if v.op is None or v.op.op_type != "const"]
-            weights = [v.name for v in _vars(op) if v.op is not None and v.op.op_type == "const"
-                       and getattr(v, "shape", ()) and len(v.shape) >= 1 and v.name in env
-                       and np.asarray(env[v.name]).size > 1]
-            keep(Step(op.op_type, op.name, [o.name for o in op.outputs], [v.name for v in reads], weights), values)
+            read = [v.name for v in _vars(op)]
+            weights = [name for name in read if name in consts and np.size(consts[name]) > 1]
+            keep(Step(op.op_type, op.name, [o.name for o in op.outputs], [n for n in read if n not in consts], weights),
+                 values)
 
 
 def _compute(op: Any, args: dict[str, Any]) -> Any:
@@ -163,11 +168,13 @@ def _compute(op: Any, args: dict[str, Any]) -> Any:
     return value
 
 
-def _control(op: Any, args: dict[str, Any], env: dict[str, Any], keep: Any) -> Any:
+def _control(op: Any, args: dict[str, Any], env: dict[str, Any], keep: Any, consts: dict[str, Any]) -> Any:
+    """cond and while_loop: their nested blocks run on a copy of the scope; a taken cond branch's ops are
+    kept for localisation, a loop body's (many iterations of the same ops) are not."""
     if op.op_type == "cond":
         branch = op.blocks[0] if bool(np.asarray(args["pred"])) else op.blocks[1]
         scope = dict(env)
-        _run_block(branch, scope, keep)
+        _run_block(branch, scope, keep, consts)
         values = tuple(scope[v.name] for v in branch.outputs)
         return values if len(values) > 1 else values[0]
     # while_loop: blocks[0] is the condition, blocks[1] the body, loop_vars flow through both.
@@ -175,11 +182,11 @@ def _control(op: Any, args: dict[str, Any], env: dict[str, Any], keep: Any) -> A
     cond_block, body = op.blocks
     for _ in range(1_000_000):
         scope = dict(env, **{v.name: s for v, s in zip(cond_block.inputs, state)})
-        _run_block(cond_block, scope, None)
+        _run_block(cond_block, scope, None, consts)
         if not bool(np.asarray(scope[cond_block.outputs[0].name])):
             break
         scope = dict(env, **{v.name: s for v, s in zip(body.inputs, state)})
-        _run_block(body, scope, None)
+        _run_block(body, scope, None, consts)
         state = [scope[v.name] for v in body.outputs]
     else:
         raise RuntimeError(f"while_loop {op.name} did not end after 1,000,000 iterations")
@@ -221,6 +228,10 @@ def _walk(block: Any) -> Iterator[Any]:
         yield op
         for inner in getattr(op, "blocks", []) or []:
             yield from _walk(inner)
+
+
+def _is_const(op: Any) -> bool:
+    return op.op_type == "const" or op.op_type.startswith("constexpr_")
 
 
 def _how(op: Any) -> str:
