@@ -394,9 +394,17 @@ def _torch_feedable(where: str | Path, inputs: list[InputSpec]) -> None:
                                  "models float, integer and bool inputs only (export to ONNX and check the .onnx)")
 
 
+def _framework_of(model: Any) -> str:
+    """The framework a model's class comes from, through its bases: a user's own `class Net(nn.Module)`
+    lives in the user's module, but subclasses torch's (read from the MRO: no framework is imported)."""
+    known = ("torch", "keras", "tensorflow", "tf_keras")
+    roots = [cls.__module__.split(".")[0] for cls in type(model).__mro__]
+    return next((root for root in roots if root in known), roots[0])
+
+
 def _from_factory(entry: str, overrides: list[str], npz: Path | None) -> ModelSpec:
     model, examples = _call_factory(entry)
-    framework = type(model).__module__.split(".")[0]
+    framework = _framework_of(model)
     if not isinstance(examples, dict):
         examples = {f"input_{i}": e for i, e in enumerate(examples if isinstance(examples, (tuple, list)) else [examples])}
     arrays = {k: np.asarray(v.detach().numpy() if hasattr(v, "detach") else v) for k, v in examples.items()}

@@ -22,6 +22,20 @@ def make():
     torch.manual_seed(0)
     m = torch.nn.Sequential(torch.nn.Linear(10, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)).eval()
     return m, {"x": torch.randn(4, 10)}
+
+
+class Net(torch.nn.Module):  # the user's own class: it lives in this module, not in torch
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(10, 3)
+
+    def forward(self, x):
+        return torch.tanh(self.fc(x))
+
+
+def make_own():
+    torch.manual_seed(0)
+    return Net().eval(), (torch.randn(4, 10),)
 '''
 
 
@@ -85,6 +99,7 @@ def check(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict |
     ("cnn.tflite --source cnn.keras", "keras/given-tflite/tflite"),
     ("cnn.tflite --source cnn_saved_model", "savedmodel/given-tflite/tflite"),
     ("userfactory:make", "torch/onnx/ort"),
+    ("userfactory:make_own", "torch/onnx/ort,torch/coreml"),
 ])
 def test_each_format_runs_its_routes_and_passes(files, given, routes):
     proc, results = check(files, *given.split(), "--routes", routes, "--precision", "fp32")
