@@ -78,3 +78,9 @@ def verified_by(cell: Cell) -> str | None:
     convcheck's MIL reference executor (the program's semantics; parity only, no latency). None otherwise."""
     executor = str((cell.get("runtime_settings") or {}).get("executor") or "")
     return executor if "MIL reference executor" in executor else None
+
+
+def no_latency_reason(cell: Cell) -> str | None:
+    """Why a cell that ran has no latency figure, where its runtime said so (`no latency: ...` warning)."""
+    prefix = "no latency: "
+    return next((str(w)[len(prefix):] for w in cell.get("warnings") or [] if str(w).startswith(prefix)), None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convcheck.reports.cell_view import Cell, label, lockin_of
+from convcheck.reports.cell_view import Cell, label, lockin_of, no_latency_reason
 from convcheck.reports.escaping import clip, esc, first_line
 from convcheck.reports.html_charts import contributions, latency_panel
 from convcheck.reports.html_parts import (LINE_LIMIT, badge, cell_anchor, chips, kv, page, reason_key, run_header,
@@ -89,6 +89,8 @@ def _latency_html(cell: Cell) -> str:
                   ("batch", fmt_value(lat.get("batch"))), ("threads", fmt_value(lat.get("threads")))]
         if lat.get("noisy"):
             pairs.append(("noisy", "yes: compare with care"))
+    elif no_latency_reason(cell):
+        pairs.append(("latency", f"not measured: {no_latency_reason(cell)}"))
     pairs += [(f"{k.replace('_', ' ')} time", fmt_s(t.get(k))) for k in ("reference", "convert", "load",
                                                                          "first_inference") if k in t]
     return kv(pairs) if pairs else '<p class="muted">—</p>'

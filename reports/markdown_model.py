@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from convcheck.reports.cell_view import headline_or_status, label, lockin_of, target
+from convcheck.reports.cell_view import headline_or_status, label, lockin_of, no_latency_reason, target
 from convcheck.reports.escaping import md_escape, md_table
 from convcheck.reports.ladder import ladder_states
 from convcheck.reports.markdown_common import (CELL_LIMIT, LINE_LIMIT, MESSAGE_LIMIT, db, inline, ms, num, seconds,
@@ -85,7 +85,7 @@ def _cell_section(document: dict[str, Any], c: dict[str, Any], anchor: str,
         out += _localization_block(c.get("localization"))
         out += _one_off_times(c)
     out += _artifacts_block(c)
-    out += _precheck_block(c.get("precheck"))
+    out += _precheck_block(c.get("precheck"), ran=c.get("status") not in NOT_HERE)
     out += _warnings_block(c.get("warnings"))
     out += _lockin_block(document, c, anchor, lockin_shown)
     out += _versions_block(document, c)
@@ -237,7 +237,9 @@ def _latency_block(c: dict[str, Any]) -> list[str]:
             out += ["", f"Timer overhead {ms(lat['timer_overhead_ms'])} a call; "
                     f"{num(lat.get('warmup'))} warm-up calls."]
     else:
-        out.append("— (no steady-state figure: the converted model did not run)")
+        why = no_latency_reason(c)
+        out.append(f"— (not measured: {md_escape(why, MESSAGE_LIMIT)})" if why else
+                   "— (no steady-state figure: the converted model did not run)")
     out += ["", *_one_off_times(c)]
     out += _batches(c.get("batches"))
     out += _variants(c.get("variants"))
@@ -310,10 +312,10 @@ def _artifacts_block(c: dict[str, Any]) -> list[str]:
     return out + [""]
 
 
-def _precheck_block(pre: dict[str, Any] | None) -> list[str]:
+def _precheck_block(pre: dict[str, Any] | None, ran: bool) -> list[str]:
     if not pre:
         return []
-    out = ["### Static check (this machine cannot run the route)", ""]
+    out = ["### Static check" + ("" if ran else " (this machine cannot run the route)"), ""]
     if pre.get("verdict"):
         out += [md_escape(pre["verdict"], MESSAGE_LIMIT), ""]
     if pre.get("unsupported"):

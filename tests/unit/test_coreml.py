@@ -149,6 +149,19 @@ def test_lockin_and_the_audit_say_the_mil_executor_verified_these_cells(zoo_cell
     assert candidate["latency"] is None  # no Core ML figure was measured, so none is shown
 
 
+@pytest.mark.framework
+@pytest.mark.skipif(ON_MACOS, reason="off macOS only: the MIL executor runs the cell")
+def test_model_reports_say_why_a_cell_that_ran_has_no_latency(zoo_cells):
+    from convcheck.reports.html_model import render_model_html
+    from convcheck.reports.markdown_model import render_model_md
+
+    document = {"cells": [c for (m, _, _), c in zoo_cells.items() if m == "cnn_small"]}
+    md = render_model_md(document, "cnn_small")
+    assert "did not run" not in md and "(this machine cannot run the route)" not in md
+    assert md.count("— (not measured: the cell ran on convcheck's MIL reference executor") == 4
+    assert "not measured: the cell ran on convcheck&#x27;s MIL reference executor" in render_model_html(document, "cnn_small")
+
+
 @pytest.fixture
 def planted_coreml_routes(fresh_routes):
     from convcheck.registry import converters
