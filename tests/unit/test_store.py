@@ -191,3 +191,18 @@ def test_a_store_from_a_newer_convcheck_is_refused(tmp_path):
         db.execute("PRAGMA user_version = 99")
     with pytest.raises(ConvcheckError, match="newer convcheck"):
         Store(path)
+
+
+def test_a_pass_without_latency_is_valid_only_when_it_says_why(store):
+    """Core ML cells on the MIL reference executor pass without latency, and say why; any other pass
+    without latency is an invalid document."""
+    run = make_run("20261202-100000-aaaa")
+    store.begin_run(run)
+    silent = make_cell(route="torch/coreml")
+    silent["latency_ms"] = None
+    store.record_cell(run["id"], silent)
+    with pytest.raises(jsonschema.ValidationError, match="latency_ms|anyOf|not valid"):
+        validate(store.document(run["id"]))
+    explained = dict(silent, warnings=["no latency: the cell ran on convcheck's MIL reference executor, not Core ML"])
+    store.record_cell(run["id"], explained)
+    validate(store.document(run["id"]))
