@@ -110,8 +110,14 @@ class HangingExporter(CrashingExporter):
     hop = "onnx_hang"
 
     def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
+        import os
         import time
 
+        # A test that must know how often the hang was started names a file to count starts in.
+        starts_file = os.environ.get("CONVCHECK_TEST_HANG_STARTS")
+        if starts_file:
+            with open(starts_file, "a") as starts:
+                starts.write(f"{os.getpid()}\n")
         while True:
             time.sleep(1)
 

@@ -5,8 +5,6 @@ are planted."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from convcheck.dag import build_dag, convert_task
@@ -36,15 +34,15 @@ def planted_routes(fresh_routes):
 
 @pytest.mark.slow
 @pytest.mark.framework
-def test_a_conversion_that_kills_its_worker_fails_its_downstream_cells_once(planted_routes, tmp_path):
+def test_a_conversion_that_kills_its_worker_fails_its_downstream_cells_once(planted_routes, tmp_path, monkeypatch):
     routes = ("torch/onnx_segv/ort,torch/onnx_segv/openvino,torch/onnx_hang/ort,torch/onnx_hang/openvino,"
               "torch/onnx/ort")
     cells = plan([models.get("mlp_tabular")], select_routes(routes), ["cpu"], ["fp32"])
     settings = RunSettings(tmp_path, size="tiny", samples=2, latency=FAST)
     executor = LocalExecutor(settings, jobs=1, limits=Limits(timeout_s=15, memory_mb=4096))
-    started = time.monotonic()
+    hang_starts = tmp_path / "hang_starts.txt"
+    monkeypatch.setenv("CONVCHECK_TEST_HANG_STARTS", str(hang_starts))
     results = run_cells(cells, settings, tmp_path, "upstream", executor=executor)
-    elapsed = time.monotonic() - started
     by_route = {c["route"]: c for c in results["cells"]}
 
     assert by_route["torch/onnx_segv/ort"]["status"] == "crashed"
@@ -57,8 +55,10 @@ def test_a_conversion_that_kills_its_worker_fails_its_downstream_cells_once(plan
     assert by_route["torch/onnx_hang/ort"]["status"] == "timeout"
     assert by_route["torch/onnx_hang/openvino"]["status"] == "upstream_failed"
     assert by_route["torch/onnx/ort"]["status"] == "pass", by_route["torch/onnx/ort"]["error"]
-    # One 15 s timeout, not two: the hanging export was not started a second time.
-    assert elapsed < 15 * 2, f"{elapsed:.0f} s: the hanging conversion ran twice"
+    # The hanging export was started once, not once per cell it feeds. Counted, not timed: a
+    # wall-clock bound failed on a loaded CI machine (31 s against 30) with one start.
+    starts = hang_starts.read_text().split()
+    assert len(starts) == 1, f"the hanging conversion was started {len(starts)} times"
     assert not executor.workers
 
 
