@@ -314,11 +314,12 @@ def check(
     ctx: typer.Context,
     model: Optional[str] = typer.Argument(None, show_default=False, help="Your model (required unless --resume): a .onnx file (external data beside it), a .pt2 "
                                 "(torch.export), a TorchScript archive (.pt/.ts), a .keras file, a TensorFlow "
-                                "SavedModel folder, a .tflite file, or package.module:factory returning "
-                                "(model, example_inputs)."),
-    source: Optional[str] = typer.Option(None, "--source", help="For a .tflite you converted yourself: the model it "
-                                         "came from (any format above). The .tflite is run as it is and compared "
-                                         "with that model. Without --source a .tflite is compared with LiteRT's "
+                                "SavedModel folder, a .tflite file, a .mlpackage (with --source), or "
+                                "package.module:factory returning (model, example_inputs)."),
+    source: Optional[str] = typer.Option(None, "--source", help="For a .tflite or .mlpackage you converted yourself: "
+                                         "the model it came from (any format above). The file is run as it is and "
+                                         "compared with that model (a .mlpackage off macOS on convcheck's MIL "
+                                         "executor). Without --source a .tflite is compared with LiteRT's "
                                          "reference kernels and converted onward with tf2onnx."),
     signature: Optional[str] = typer.Option(None, "--signature", help="For a SavedModel: the signature to check "
                                             "(default: serving_default, or the only one)."),

@@ -135,6 +135,7 @@ converters.register("openvino_from_savedmodel", "convcheck.convert.openvino_from
 converters.register("coreml_from_savedmodel", "convcheck.convert.coreml_from_savedmodel:CoremlFromSavedModel")
 converters.register("onnx_from_tflite", "convcheck.convert.onnx_from_tflite:OnnxFromTflite")
 converters.register("given_tflite", "convcheck.convert.given_artifact:TfliteFromUserFile")
+converters.register("given_coreml", "convcheck.convert.given_coreml:CoremlFromUserFile")
 converters.register("tflite_from_torch", "convcheck.convert.tflite_from_torch:TfliteFromTorch")
 converters.register("executorch_from_torch", "convcheck.convert.executorch_from_torch:ExecutorchFromTorch")
 converters.register("executorch_portable_from_torch",

@@ -80,6 +80,12 @@ def verified_by(cell: Cell) -> str | None:
     return executor if "MIL reference executor" in executor else None
 
 
+#: The metadata facts a model report shows for each hop: those that identify how it was built, and how
+#: a user's own file was matched to its source (feature/output matching).
+HOP_FACTS = ("opset", "exporter", "producer", "nodes", "precision", "quantization", "via", "target", "tensorflow",
+             "delegated", "feature_matching", "output_matching")
+
+
 def no_latency_reason(cell: Cell) -> str | None:
     """Why a cell that ran has no latency figure, where its runtime said so (`no latency: ...` warning)."""
     prefix = "no latency: "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convcheck.reports.cell_view import Cell, label, lockin_of, no_latency_reason
+from convcheck.reports.cell_view import HOP_FACTS, Cell, label, lockin_of, no_latency_reason
 from convcheck.reports.escaping import clip, esc, first_line
 from convcheck.reports.html_charts import contributions, latency_panel
 from convcheck.reports.html_parts import (LINE_LIMIT, badge, cell_anchor, chips, kv, page, reason_key, run_header,
@@ -109,8 +109,8 @@ def _artifacts_html(cell: Cell) -> str:
         if not isinstance(a, dict):
             continue
         meta = a.get("metadata") or {}
-        facts = ", ".join(f"{k} {fmt_value(meta[k])}" for k in ("opset", "exporter", "producer", "nodes", "precision",
-                                                                  "quantization", "delegated") if meta.get(k) is not None)
+        facts = ", ".join(f"{k.replace('_', ' ')} {fmt_value(meta[k])}" for k in HOP_FACTS
+                          if meta.get(k) not in (None, ""))
         rows.append([a.get("hop", "—"), a.get("converter", "—"), a.get("format", "—"), "ok" if a.get("ok") else "failed",
                      fmt_bytes(a.get("bytes")), fmt_s(a.get("seconds")), str(a.get("sha256") or "")[:12], facts])
     return html_table(["hop", "converter", "format", "ok", "size", "time", "sha256", "metadata"], rows,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from convcheck.reports.cell_view import headline_or_status, label, lockin_of, no_latency_reason, target
+from convcheck.reports.cell_view import HOP_FACTS, headline_or_status, label, lockin_of, no_latency_reason, target
 from convcheck.reports.escaping import md_escape, md_table
 from convcheck.reports.ladder import ladder_states
 from convcheck.reports.markdown_common import (CELL_LIMIT, LINE_LIMIT, MESSAGE_LIMIT, db, inline, ms, num, seconds,
@@ -294,8 +294,8 @@ def _memory_block(mem: dict[str, Any] | None) -> list[str]:
 
 def _hop_details(meta: dict[str, Any]) -> str:
     """The few metadata facts that identify how a hop was built."""
-    keys = ("opset", "exporter", "producer", "nodes", "precision", "quantization", "via", "target", "tensorflow", "delegated")
-    return md_escape(", ".join(f"{k} {inline(meta[k])}" for k in keys if meta.get(k) not in (None, "")) or "—", 200)
+    return md_escape(", ".join(f"{k.replace('_', ' ')} {inline(meta[k])}" for k in HOP_FACTS
+                               if meta.get(k) not in (None, "")) or "—", 200)
 
 
 def _artifacts_block(c: dict[str, Any]) -> list[str]:

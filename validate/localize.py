@@ -89,7 +89,9 @@ def _dispatch(formats: tuple[Format, ...], runtime: str, record: list[dict[str, 
     if coreml_hop is not None and source in (Format.TORCH, Format.KERAS) and len(record) == 1:
         from convcheck.validate.localize_coreml import localize_coreml
 
-        return localize_coreml(load_source(), Path(coreml_hop["path"]) / coreml_hop["metadata"]["entry"], feeds, tol,
-                               source.value)
+        meta = coreml_hop["metadata"]
+        # A user's own package may name its inputs otherwise (input_map: source name -> package feature).
+        features = {meta.get("input_map", {}).get(name, name): value for name, value in feeds.items()}
+        return localize_coreml(load_source(), Path(coreml_hop["path"]) / meta["entry"], features, tol, source.value)
     return {"found": False, "reason": f"no localiser for a route through {', '.join(f.value for f in formats)} "
                                       f"run by {runtime} yet"}

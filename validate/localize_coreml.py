@@ -34,7 +34,8 @@ METHOD = "coreml: MIL executor intermediates vs source module / layer outputs (m
 def localize_coreml(source: Any, package: Path, feeds: dict[str, np.ndarray], tol: Tolerance,
                     kind: str) -> dict[str, Any]:
     """`source`: the torch module (eval) or Keras model the package was converted from (`kind` "torch"
-    or "keras"); `feeds`: one sample keyed by the model's input names."""
+    or "keras"); `feeds`: one sample keyed by the package's input features (the model's input names unless
+    the package is a user's own that names them otherwise)."""
     from convcheck.validate.mil.program import load_program
 
     base: dict[str, Any] = {"method": METHOD, "tolerance": dict(vars(tol))}
@@ -127,6 +128,9 @@ def _torch_outputs(module: Any, inputs: list[np.ndarray]) -> list[tuple[str, np.
 
 def _torch_weight_owners(module: Any) -> dict[str, str]:
     """coremltools' const name prefix for each parameter -> the module that owns it."""
+    from convcheck.validate.localize_export import hookable_module
+
+    module = hookable_module(module)
     owners = {}
     for name, _ in list(module.named_parameters()) + list(module.named_buffers()):
         path = name.rsplit(".", 1)[0] if "." in name else ""

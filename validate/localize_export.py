@@ -76,10 +76,23 @@ def localize_export(torch_module: Any, onnx_path: Path, feeds: dict[str, np.ndar
 # torch modules <-> ONNX values
 
 
+def hookable_module(torch_module: Any) -> Any:
+    """A module whose submodules run as themselves, so forward hooks see them. A user's .pt2 loads as a
+    flat graph (`ExportedProgram.module()`: one module, no children, nothing to compare per module);
+    `torch.export.unflatten` rebuilds the original hierarchy under the original names."""
+    program = getattr(torch_module, "exported_program", None)
+    if program is None:
+        return torch_module
+    import torch
+
+    return torch.export.unflatten(program)
+
+
 def _capture_module_outputs(torch_module: Any, args: list[np.ndarray]) -> dict[str, list[np.ndarray | None]]:
     """Every submodule's output at each of its calls (None where it is not one float tensor)."""
     import torch
 
+    torch_module = hookable_module(torch_module)
     calls: dict[str, list[np.ndarray | None]] = {}
 
     def recorder(name: str) -> Callable[..., None]:

@@ -9,6 +9,7 @@
 | SavedModel folder | savedmodel | `tf.saved_model.load` + one signature (`serving_default` by default) |
 | `model.tflite` | tflite | the flatbuffer's SignatureDef; reference: LiteRT's reference kernels |
 | `model.tflite --source SRC` | SRC's | SRC computes the reference; the .tflite runs as given |
+| `model.mlpackage --source SRC` | SRC's | SRC computes the reference; the package runs as given (off macOS on the MIL executor) |
 | `package.module:factory` | torch or keras | the factory returns `(model, example_inputs)` |
 
 Loading is safe: no arbitrary unpickling anywhere (TorchScript and `.pt2` are archives, `.keras` is
@@ -46,11 +47,14 @@ def spec_for_model(given: str, overrides: list[str], npz: Path | None, source: s
         return _from_factory(given, overrides, npz)
     if not path.exists():
         raise ConvcheckError(f"{given}: no such file (give a model file: {SUPPORTED})")
+    suffix = path.suffix.lower()
+    if suffix in (".mlpackage", ".mlmodel"):
+        raise ConvcheckError(f"{given}: a Core ML model is checked against the model it was converted from; add "
+                             "--source MODEL (its .pt2, .keras, SavedModel, ...)")
     if path.is_dir():
         if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
             return _from_saved_model(path, overrides, npz, signature)
         raise ConvcheckError(f"{given}: is a folder; give a model file: {SUPPORTED}")
-    suffix = path.suffix.lower()
     if suffix == ".onnx":
         return spec_from_onnx(path, overrides, npz)
     if suffix == ".pt2":
@@ -293,34 +297,67 @@ def _from_tflite(path: Path, overrides: list[str], npz: Path | None) -> ModelSpe
                      batch=batch_of(inputs), given_feeds=feeds)
 
 
+#: The already converted files `check FILE --source SRC` takes, by suffix.
+CONVERTED = {".tflite": Format.TFLITE, ".mlpackage": Format.COREML}
+
+
 def _given_with_source(given: str, source: str, overrides: list[str], npz: Path | None,
                        signature: str | None) -> ModelSpec:
-    """`check model.tflite --source model.keras`: the source's spec, with the .tflite handed over as is."""
+    """`check model.tflite --source model.keras` (or `model.mlpackage --source model.pt2`): the source's
+    spec, with the converted file handed over as it is."""
     import dataclasses
 
-    from convcheck.convert.given_artifact import tflite_precision
-
     path = Path(given)
-    if path.suffix.lower() != ".tflite":
-        raise ConvcheckError(f"--source is for an already converted .tflite file; {given} is not one "
-                             "(check a source model without --source)")
-    if not path.is_file():
-        raise ConvcheckError(f"{given}: no such file (give the .tflite file you converted)")
-    info = _tflite_info(path)
+    fmt = CONVERTED.get(path.suffix.lower())
+    if fmt is None:
+        raise ConvcheckError(f"--source is for a model you already converted (.tflite or .mlpackage); {given} is "
+                             "not one (check a source model without --source)")
+    if not path.exists():
+        raise ConvcheckError(f"{given}: no such file (give the {path.suffix} you converted)")
     spec = spec_for_model(source, overrides, npz, signature=signature)
-    if Format.TFLITE in spec.sources:
-        raise ConvcheckError(f"--source {source}: give the model the .tflite was converted from "
-                             "(.keras, SavedModel, .onnx, .pt2, ...), not another .tflite")
+    if fmt in spec.sources:
+        raise ConvcheckError(f"--source {source}: give the model the {path.suffix} was converted from "
+                             f"(.keras, SavedModel, .onnx, .pt2, ...), not another {path.suffix}")
+    declared = spec.inputs_for(None)
+    if fmt is Format.COREML:
+        precision = _matched_coreml(path, source, declared, list(spec.outputs))
+    else:
+        precision = _matched_tflite(path, source, declared, list(spec.outputs))
+    return dataclasses.replace(spec, description=f"{path.name} ({fmt.value}) against {spec.description}",
+                               given_artifacts={fmt: path.resolve()}, precision=precision)
+
+
+def _matched_tflite(path: Path, source: str, declared: list[InputSpec], outputs: list[str]) -> str:
+    from convcheck.convert.given_artifact import tflite_precision
     from convcheck.convert.tflite_from_keras import map_signature
 
+    if not path.is_file():
+        raise ConvcheckError(f"{path}: is not a file (give the .tflite file you converted)")
+    info = _tflite_info(path)
     try:
-        map_signature(info, [i.name for i in spec.inputs_for(None)], list(spec.outputs),
+        map_signature(info, [i.name for i in declared], outputs,
                       input_shapes={i.name: [-1 if a in i.dynamic_axes else d for a, d in enumerate(i.shape)]
-                                    for i in spec.inputs_for(None)})
+                                    for i in declared})
     except RuntimeError as exc:
         raise ConvcheckError(f"{path.name} does not match --source {source}: {exc}") from None
-    return dataclasses.replace(spec, description=f"{path.name} (TFLite) against {spec.description}",
-                               given_artifacts={Format.TFLITE: path.resolve()}, precision=tflite_precision(info))
+    return tflite_precision(info)
+
+
+def _matched_coreml(path: Path, source: str, declared: list[InputSpec], outputs: list[str]) -> str:
+    """The package's precision, once its features are known to match the source's."""
+    from convcheck.convert.given_coreml import inspect_package, map_features
+
+    if not path.is_dir():
+        raise ConvcheckError(f"{path}: a .mlpackage is a folder; this is a file (is it a zipped package? unzip it)")
+    try:
+        info = inspect_package(path)
+    except ValueError as exc:
+        raise ConvcheckError(f"{path}: {exc}") from None
+    try:
+        map_features(info, [i.name for i in declared], [len(i.shape) for i in declared], outputs)
+    except ValueError as exc:
+        raise ConvcheckError(f"{path.name} does not match --source {source}: {exc}") from None
+    return info["precision"]
 
 
 def _tflite_info(path: Path) -> dict[str, Any]:

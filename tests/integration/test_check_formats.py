@@ -57,8 +57,28 @@ def files(tmp_path_factory) -> Path:
     keras_model.save(str(folder / "cnn.keras"))
     keras_model.export(str(folder / "cnn_saved_model"), format="tf_saved_model")
     _write_tflite_files(keras_model, folder)
+    _write_coreml_packages(model, x, folder)
     (folder / "userfactory.py").write_text(FACTORY)
     return folder
+
+
+def _write_coreml_packages(model, x, folder: Path) -> None:
+    """cnn.mlpackage (fp32) and cnn16.mlpackage (fp16 compute) as a user would convert them: their own
+    input name, coremltools' invented output name; cnn_planted.mlpackage: cnn's first conv weight scaled."""
+    import shutil
+
+    import coremltools as ct
+    import torch
+
+    from tests.fakes.planted import plant_in_mlpackage
+
+    traced = torch.jit.trace(model, x[:1])
+    for name, precision in (("cnn", ct.precision.FLOAT32), ("cnn16", ct.precision.FLOAT16)):
+        ct.convert(traced, inputs=[ct.TensorType(name="picture", shape=(1, 3, 64, 64))], convert_to="mlprogram",
+                   compute_precision=precision, minimum_deployment_target=ct.target.iOS16
+                   ).save(str(folder / f"{name}.mlpackage"))
+    shutil.copytree(folder / "cnn.mlpackage", folder / "cnn_planted.mlpackage")
+    plant_in_mlpackage(folder / "cnn_planted.mlpackage", "scale")
 
 
 def _write_tflite_files(keras_model, folder: Path) -> None:
@@ -98,6 +118,7 @@ def check(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict |
     ("cnn.tflite", "tflite/tflite,tflite/onnx/ort"),
     ("cnn.tflite --source cnn.keras", "keras/given-tflite/tflite"),
     ("cnn.tflite --source cnn_saved_model", "savedmodel/given-tflite/tflite"),
+    ("cnn.mlpackage --source cnn.pt2 --batch 1", "torch/given-coreml/coreml"),
     ("userfactory:make", "torch/onnx/ort"),
     ("userfactory:make_own", "torch/onnx/ort,torch/coreml"),
 ])
@@ -126,6 +147,31 @@ def test_an_int8_tflite_runs_as_given_and_is_judged_at_int8(files):
     # the same file alone: its tf2onnx conversion is judged against it at int8 tolerance too
     proc, results = check(files, "cnn_int8.tflite", "--routes", "tflite/onnx/ort")
     assert proc.returncode == 0 and results["cells"][0]["parity"]["tolerance"]["profile"] == "int8"
+
+
+@pytest.mark.slow
+def test_an_fp16_mlpackage_runs_as_given_at_fp16_with_its_own_feature_names(files):
+    proc, results = check(files, "cnn16.mlpackage", "--source", "cnn.pt2", "--batch", "1")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (cell,) = results["cells"]
+    assert (cell["route"], cell["precision"], cell["status"]) == ("torch/given-coreml/coreml", "fp16", "pass")
+    assert cell["parity"]["tolerance"]["profile"] == "fp16" and cell["parity"]["max_abs"] > 0
+    assert "MIL reference executor" in cell["runtime_settings"]["executor"]
+    (hop,) = cell["artifacts"]
+    # "picture" is the package's input, the source's is "input"; the output is coremltools' var_N.
+    assert hop["metadata"]["feature_matching"] == "inputs by position, outputs by position"
+    assert hop["metadata"]["input_map"] == {"input": "picture"}
+
+
+def test_a_planted_fault_in_a_users_mlpackage_is_a_mismatch_localised_to_its_op(files):
+    proc, results = check(files, "cnn_planted.mlpackage", "--source", "cnn.pt2", "--batch", "1")
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (cell,) = results["cells"]
+    assert cell["status"] == "mismatch"
+    found = cell["localization"]
+    # The first conv (module "0", its BatchNorm "1" folded in), found through a .pt2 source: a flat
+    # graph until the localiser unflattens it into its modules.
+    assert found["found"] and found["op_type"] == "conv" and found["torch_module"] in ("0", "1"), found
 
 
 def test_a_tflite_checked_against_the_wrong_source_mismatches(files):
@@ -178,8 +224,12 @@ def test_a_pickle_is_refused_and_never_unpickled(files):
     ("cut.keras", "not a .keras archive"),
     ("cut.pt2", "not a torch.export program (.pt2)"),
     ("broken_saved_model", "not a readable TensorFlow SavedModel folder"),
-    ("cnn.keras --source cnn.keras", "--source is for an already converted .tflite file"),
+    ("cnn.keras --source cnn.keras", "--source is for a model you already converted (.tflite or .mlpackage)"),
     ("cnn.tflite --source userfactory:make", "does not match --source"),
+    ("cnn.mlpackage", "add --source MODEL"),
+    ("cnn.mlpackage --source userfactory:make", "cnn.mlpackage does not match --source userfactory:make"),
+    ("zipped.mlpackage --source cnn.pt2", "a .mlpackage is a folder"),
+    ("empty.mlpackage --source cnn.pt2", "not a Core ML package (no Manifest.json inside)"),
     ("cnn_saved_model --signature nope", "no signature 'nope'"),
 ])
 def test_unusable_model_is_one_line_exit_2(files, given, expected):
@@ -187,6 +237,8 @@ def test_unusable_model_is_one_line_exit_2(files, given, expected):
         blob = (files / name).read_bytes()
         (files / f"cut{Path(name).suffix}").write_bytes(blob[: len(blob) // 3])
     (files / "text.tflite").write_text("not a model")
+    (files / "zipped.mlpackage").write_bytes(b"PK\x03\x04")
+    (files / "empty.mlpackage").mkdir(exist_ok=True)
     (files / "broken_saved_model").mkdir(exist_ok=True)
     (files / "broken_saved_model" / "saved_model.pb").write_bytes(b"\x08\x01garbage")
     proc, results = check(files, *given.split())

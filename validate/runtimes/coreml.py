@@ -65,7 +65,6 @@ class CoremlRuntime(Runtime):
             # Compute precision is baked in at conversion: an fp16 package in an fp32 cell would
             # report fp16 parity under an fp32 label.
             raise ValueError(f"package was converted for {built_for}, the cell runs {self.target.precision}")
-        self.output_names = list(artifact.metadata.get("output_names") or [])
         if platform.system() != "Darwin":
             self._activate_mil(artifact)
             return
@@ -76,11 +75,19 @@ class CoremlRuntime(Runtime):
             self.model = ct.models.MLModel(str(artifact.main_file), compute_units=ct.ComputeUnit.CPU_ONLY)
             self.version = ct.__version__
         description = self.model.get_spec().description
-        self.input_names = [i.name for i in description.input]
         # Core ML I/O has no int64: feeds are cast to the declared types (int64 ids -> int32).
         self.input_dtypes = {i.name: FEATURE_DTYPES.get(_array_type_name(i), "float32") for i in description.input}
-        self.output_names = self.output_names or [o.name for o in description.output]
+        self._bind_features(artifact, [i.name for i in description.input], [o.name for o in description.output])
         self._predict = lambda feeds: self.model.predict(feeds)
+
+    def _bind_features(self, artifact: Artifact, inputs: list[str], outputs: list[str]) -> None:
+        """The source's input/output names -> the package's features: the same names for a package
+        convcheck converted, the hop's matching (`input_map`/`output_map`) for a user's own package."""
+        meta = artifact.metadata
+        self.input_map = dict(meta.get("input_map") or {n: n for n in inputs})
+        self.output_map = dict(meta.get("output_map") or {n: n for n in meta.get("output_names") or outputs})
+        self.input_names = list(self.input_map)
+        self.output_names = list(self.output_map)
 
     def _activate_mil(self, artifact: Artifact) -> None:
         from convcheck.errors import CellFailure
@@ -98,14 +105,14 @@ class CoremlRuntime(Runtime):
         self.executor = self.MIL_EXECUTOR
         self.no_latency = ("the cell ran on convcheck's MIL reference executor, not Core ML: its speed is not a Core ML "
                            "figure (run on macOS for one)")
-        self.input_names = list(self.program.input_names)
         self.input_dtypes = dict(self.program.input_dtypes)
-        self.output_names = self.output_names or list(self.program.output_names)
+        self._bind_features(artifact, list(self.program.input_names), list(self.program.output_names))
         self._predict = self.program.run
 
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
-        out = self._predict({n: np.asarray(feeds[n], dtype=self.input_dtypes[n]) for n in self.input_names})
-        return {n: np.asarray(out[n]) for n in self.output_names}
+        out = self._predict({feature: np.asarray(feeds[name], dtype=self.input_dtypes[feature])
+                             for name, feature in self.input_map.items()})
+        return {name: np.asarray(out[feature]) for name, feature in self.output_map.items()}
 
     def deactivate_impl(self) -> None:
         self.model = self.program = self._predict = None
@@ -223,10 +230,13 @@ def _static_check(ct: Any, artifact: Artifact, spec: Any, ref: Any) -> dict[str,
           + (f"; converted with minimum_deployment_target={asked}" if asked else ""))
 
     fmt = artifact.metadata.get("source")
+    # A user's own package may name its features otherwise: compared under the source's names.
+    inputs_as, outputs_as = ({feature: name for name, feature in (artifact.metadata.get(key) or {}).items()}
+                             for key in ("input_map", "output_map"))
     check("inputs", *_compare_inputs(model_spec.description.input, spec.inputs_for(Format(fmt) if fmt else None),
-                                     ref.feeds[0]))
+                                     ref.feeds[0], inputs_as))
     check("outputs", *_compare_outputs(model_spec.description.output, block, operations, function,
-                                       list(spec.outputs), ref.outputs[0]))
+                                       list(spec.outputs), ref.outputs[0], outputs_as))
     check("ops", compute_ops > 0,
           f"{compute_ops} ops besides {ops.get('const', 0)} constants: "
           + ", ".join(f"{t} x{n}" for t, n in ops.items() if t != "const"))
@@ -295,8 +305,9 @@ def _fmt_ranges(ranges: list[tuple[int, int]]) -> str:
     return "[" + ", ".join(str(lo) if lo == hi else f"{lo}..{'inf' if hi < 0 else hi}" for lo, hi in ranges) + "]"
 
 
-def _compare_inputs(features: Any, inputs: Any, feeds: dict[str, np.ndarray]) -> tuple[bool, str]:
-    coreml = {f.name: f for f in features}
+def _compare_inputs(features: Any, inputs: Any, feeds: dict[str, np.ndarray], as_source: dict[str, str]
+                    ) -> tuple[bool, str]:
+    coreml = {as_source.get(f.name, f.name): f for f in features}
     problems, seen = [], []
     extra = sorted(set(coreml) - {i.name for i in inputs})
     if extra:
@@ -335,11 +346,11 @@ def _tensor_dims(value_type: Any) -> tuple[str, list[int | None]]:
 
 
 def _compare_outputs(features: Any, block: Any, operations: list[Any], function: Any, declared: list[str],
-                     outputs: dict[str, np.ndarray]) -> tuple[bool, str]:
+                     outputs: dict[str, np.ndarray], as_source: dict[str, str]) -> tuple[bool, str]:
     """Core ML's output names, types and (MIL-declared) shapes against the source's real outputs."""
     produced = {o.name: o.type for op in operations for o in op.outputs}
     produced.update({i.name: i.type for i in function.inputs})  # an output may be an input, unchanged
-    coreml = {f.name: f for f in features}
+    coreml = {as_source.get(f.name, f.name): f for f in features}
     problems, seen = [], []
     if list(coreml) != declared:
         problems.append(f"Core ML outputs are {list(coreml)}, the model declares {declared}")
