@@ -31,6 +31,8 @@ from convcheck.model_spec import InputSpec, ModelSpec
 from convcheck.zoo.user_model import (INPUT_SYNTAX, OPEN, batch_of, dtype_name, fit_to_model,
                                       parse_input_options, spec_from_onnx)
 
+MLMODEL = ("{given}: a .mlmodel file (a neural network or a pre-2021 model) cannot be executed here; convcheck checks "
+           "ML program packages: re-convert with convert_to='mlprogram' and check the .mlpackage with --source")
 ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 SUPPORTED = (".onnx, .pt2, TorchScript (.pt/.ts), .keras, a SavedModel folder, .tflite, "
              "or package.module:factory")
@@ -48,7 +50,9 @@ def spec_for_model(given: str, overrides: list[str], npz: Path | None, source: s
     if not path.exists():
         raise ConvcheckError(f"{given}: no such file (give a model file: {SUPPORTED})")
     suffix = path.suffix.lower()
-    if suffix in (".mlpackage", ".mlmodel"):
+    if suffix == ".mlmodel":
+        raise ConvcheckError(MLMODEL.format(given=given))
+    if suffix == ".mlpackage":
         raise ConvcheckError(f"{given}: a Core ML model is checked against the model it was converted from; add "
                              "--source MODEL (its .pt2, .keras, SavedModel, ...)")
     if path.is_dir():
@@ -309,6 +313,8 @@ def _given_with_source(given: str, source: str, overrides: list[str], npz: Path 
 
     path = Path(given)
     fmt = CONVERTED.get(path.suffix.lower())
+    if path.suffix.lower() == ".mlmodel":
+        raise ConvcheckError(MLMODEL.format(given=given))
     if fmt is None:
         raise ConvcheckError(f"--source is for a model you already converted (.tflite or .mlpackage); {given} is "
                              "not one (check a source model without --source)")

@@ -230,6 +230,7 @@ def test_a_pickle_is_refused_and_never_unpickled(files):
     ("cnn.mlpackage --source userfactory:make", "cnn.mlpackage does not match --source userfactory:make"),
     ("zipped.mlpackage --source cnn.pt2", "a .mlpackage is a folder"),
     ("empty.mlpackage --source cnn.pt2", "not a Core ML package (no Manifest.json inside)"),
+    ("old.mlmodel --source cnn.pt2", "re-convert with convert_to='mlprogram'"),
     ("cnn_saved_model --signature nope", "no signature 'nope'"),
 ])
 def test_unusable_model_is_one_line_exit_2(files, given, expected):
@@ -239,6 +240,7 @@ def test_unusable_model_is_one_line_exit_2(files, given, expected):
     (files / "text.tflite").write_text("not a model")
     (files / "zipped.mlpackage").write_bytes(b"PK\x03\x04")
     (files / "empty.mlpackage").mkdir(exist_ok=True)
+    (files / "old.mlmodel").write_bytes(b"\x08\x04")
     (files / "broken_saved_model").mkdir(exist_ok=True)
     (files / "broken_saved_model" / "saved_model.pb").write_bytes(b"\x08\x01garbage")
     proc, results = check(files, *given.split())
