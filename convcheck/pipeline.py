@@ -316,6 +316,28 @@ class CellRunner:
         runtime.activate(artifact)
         return runtime
 
+    def _cross_check(self, spec: ModelSpec, runtime: Any, ref: Reference, cell: dict[str, Any]) -> None:
+        """The runtime's second executor, if it has one, judged by the same rules; it informs, never decides."""
+        t0 = time.perf_counter()
+        try:
+            opinion = runtime.second_opinion(ref.feeds)
+            if opinion is None:
+                return
+            executor, outputs = opinion
+            other = compare_outputs(spec, outputs, ref.outputs, cell["precision"], ref.noise_floor,
+                                    self.settings.tolerance_override)
+        except Exception as exc:  # noqa: BLE001 - the second opinion failing must not change the cell
+            cell["cross_check"] = {"executor": getattr(runtime, "second_executor", None), "ok": None,
+                                   "error": first_line(exc), "seconds": time.perf_counter() - t0}
+            return
+        cell["cross_check"] = {"executor": executor, "ok": other["ok"], "max_abs": other.get("max_abs"),
+                               "snr_db": other.get("snr_db"), "seconds": time.perf_counter() - t0}
+        if other["ok"] != cell["parity"]["ok"]:
+            verdicts = {True: "within tolerance", False: "outside tolerance"}
+            cell["warnings"].append(f"the cell's runtime is {verdicts[cell['parity']['ok']]} but {executor} is "
+                                    f"{verdicts[other['ok']]} (max_abs {other.get('max_abs'):.3g}) on the same "
+                                    "artifact and inputs: the two executors disagree")
+
     def _run_and_compare(self, spec: ModelSpec, runtime: Any, ref: Reference, cell: dict[str, Any]) -> None:
         stages = cell["stages"]
         t0 = time.perf_counter()
@@ -340,6 +362,7 @@ class CellRunner:
                                     "inputs, at least a tenth of the output's scale: the fp32 reference is unreliable "
                                     "here and the bound was widened to match; judge this cell with care")
         stages.append({"stage": "compare", "ok": parity["ok"], "seconds": time.perf_counter() - t0})
+        self._cross_check(spec, runtime, ref, cell)
 
         if runtime.no_latency:
             cell["warnings"].append(f"no latency: {runtime.no_latency}")

@@ -121,3 +121,9 @@ class Runtime:
     def describe(self) -> dict[str, Any]:
         """Settings recorded with every latency figure (threads, providers, ...)."""
         return {"threads": self.threads}
+
+    def second_opinion(self, feeds: list[dict[str, np.ndarray]]) -> tuple[str, list[dict[str, np.ndarray]]] | None:
+        """Another executor's outputs for the same artifact on the same feeds, judged beside the cell's own
+        (`cell["cross_check"]`), never instead of it: Core ML on macOS also runs convcheck's MIL executor,
+        so the report says whether the program's semantics and Apple's runtime agree. None: no other."""
+        return None

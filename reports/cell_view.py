@@ -80,6 +80,21 @@ def verified_by(cell: Cell) -> str | None:
     return executor if "MIL reference executor" in executor else None
 
 
+def cross_check_text(cell: Cell) -> str | None:
+    """The second executor's verdict on the same artifact (Core ML on macOS: the MIL executor too)."""
+    found = cell.get("cross_check")
+    if not isinstance(found, dict):
+        return None
+    who = found.get("executor") or "a second executor"
+    if found.get("ok") is None:
+        return f"{who}: did not run ({found.get('error') or 'no reason given'})"
+    verdict = "within tolerance" if found["ok"] else "outside tolerance"
+    figures = ", ".join(f"{k} {v:.3g}" for k, v in (("max_abs", found.get("max_abs")), ("SNR dB", found.get("snr_db")))
+                        if isinstance(v, (int, float)))
+    agrees = "agrees with" if found["ok"] == (cell.get("parity") or {}).get("ok") else "DISAGREES with"
+    return f"{who}: {verdict} ({figures}); {agrees} the cell's runtime"
+
+
 #: The metadata facts a model report shows for each hop: those that identify how it was built, and how
 #: a user's own file was matched to its source (feature/output matching).
 HOP_FACTS = ("opset", "exporter", "producer", "nodes", "precision", "quantization", "via", "target", "tensorflow",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convcheck.reports.cell_view import HOP_FACTS, Cell, label, lockin_of, no_latency_reason
+from convcheck.reports.cell_view import HOP_FACTS, Cell, cross_check_text, label, lockin_of, no_latency_reason
 from convcheck.reports.escaping import clip, esc, first_line
 from convcheck.reports.html_charts import contributions, latency_panel
 from convcheck.reports.html_parts import (LINE_LIMIT, badge, cell_anchor, chips, kv, page, reason_key, run_header,
@@ -164,7 +164,9 @@ def _cell_section(document: dict[str, Any], cell: Cell) -> str:
     if cell.get("precheck"):
         parts.append(f"<h4>Static pre-check</h4>{_precheck_html(cell['precheck'])}")
     if cell.get("parity"):
-        parts.append(f"<h4>Parity</h4>{_parity_html(cell['parity'])}")
+        cross = cross_check_text(cell)
+        parts.append(f"<h4>Parity</h4>{_parity_html(cell['parity'])}"
+                     + (f'<p class="small">cross-check: {esc(cross)}</p>' if cross else ""))
     versions = (f"<div><h4>Tool versions</h4>{kv(sorted(packages.items())) if packages else '—'}"
                 + (f"<h4>Runtime settings</h4>{kv((k, fmt_value(v)) for k, v in rs.items())}" if rs else "")
                 + "</div>")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from convcheck.reports.cell_view import HOP_FACTS, headline_or_status, label, lockin_of, no_latency_reason, target
+from convcheck.reports.cell_view import HOP_FACTS, cross_check_text, headline_or_status, label, lockin_of, no_latency_reason, target
 from convcheck.reports.escaping import md_escape, md_table
 from convcheck.reports.ladder import ladder_states
 from convcheck.reports.markdown_common import (CELL_LIMIT, LINE_LIMIT, MESSAGE_LIMIT, db, inline, ms, num, seconds,
@@ -76,6 +76,8 @@ def _cell_section(document: dict[str, Any], c: dict[str, Any], anchor: str,
     out += _ladder(c)
     if c.get("parity") or c.get("latency_ms") or c.get("memory_mb"):
         out += _parity_block(c.get("parity"))
+        if cross_check_text(c):
+            out += [f"Cross-check: {md_escape(cross_check_text(c), MESSAGE_LIMIT)}", ""]
         out += _localization_block(c.get("localization"))
         out += _latency_block(c)
         out += _memory_block(c.get("memory_mb"))

@@ -79,6 +79,27 @@ class CoremlRuntime(Runtime):
         self.input_dtypes = {i.name: FEATURE_DTYPES.get(_array_type_name(i), "float32") for i in description.input}
         self._bind_features(artifact, [i.name for i in description.input], [o.name for o in description.output])
         self._predict = lambda feeds: self.model.predict(feeds)
+        self._package = artifact.main_file  # the MIL executor's second opinion reads it after the run
+
+    def second_opinion(self, feeds: list[dict[str, np.ndarray]]) -> tuple[str, list[dict[str, np.ndarray]]] | None:
+        """On macOS, the same package on the MIL executor too: where Core ML and the program's semantics
+        disagree, the report says so (an Apple kernel's deviation, or an executor bug to report)."""
+        if getattr(self, "program", None) is not None or not hasattr(self, "_package"):
+            return None  # off macOS the MIL executor is the cell's own runtime
+        from convcheck.validate.mil.program import load_program, unsupported_ops
+
+        self.second_executor = self.MIL_EXECUTOR
+        with quiet_coremltools([]):
+            program = load_program(self._package)
+        missing = unsupported_ops(program)
+        if missing:
+            raise NotImplementedError(f"the MIL executor has no kernel for op(s) {missing}")
+        outputs = []
+        for sample in feeds:
+            out = program.run({feature: np.asarray(sample[name], dtype=program.input_dtypes[feature])
+                               for name, feature in self.input_map.items()})
+            outputs.append({name: np.asarray(out[feature]) for name, feature in self.output_map.items()})
+        return self.MIL_EXECUTOR, outputs
 
     def _bind_features(self, artifact: Artifact, inputs: list[str], outputs: list[str]) -> None:
         """The source's input/output names -> the package's features: the same names for a package
@@ -116,6 +137,7 @@ class CoremlRuntime(Runtime):
 
     def deactivate_impl(self) -> None:
         self.model = self.program = self._predict = None
+        self.__dict__.pop("_package", None)
 
     def describe(self) -> dict[str, Any]:
         found: dict[str, Any] = {"threads": self.threads, "precision": self.target.precision,
