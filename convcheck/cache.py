@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from convcheck.plan import PlannedCell, RunSettings
 
 #: Bump when the cell format or the key's meaning changes: old entries then miss.
-CACHE_FORMAT = 3
+#: 4: fp16 cells are judged against the source's own fp16 floor (a cached fp16 verdict predates it).
+CACHE_FORMAT = 4
 #: Statuses that say something about this run's machine or limits, not about the route: never cached.
 NOT_CACHED = (Status.CRASHED, Status.TIMEOUT, Status.OOM, Status.UPSTREAM_FAILED, Status.INTERNAL_ERROR)
 

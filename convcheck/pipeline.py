@@ -26,7 +26,7 @@ from convcheck.errors import CellFailure
 from convcheck.failures import classify, first_line
 from convcheck.model_spec import ModelSpec
 from convcheck.plan import RunSettings
-from convcheck.reference import Reference, compute_reference, source_artifact
+from convcheck.reference import Reference, compute_reference, fp16_floor, source_artifact
 from convcheck.registry import converters, runtimes
 from convcheck.routes import Route
 from convcheck.tolerance import Tolerance
@@ -48,6 +48,7 @@ class CellRunner:
     def __init__(self, settings: RunSettings) -> None:
         self.settings = settings
         self._references: dict[tuple[str, str], Reference | CellFailure] = {}
+        self._fp16_floors: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._converted: dict[tuple[Any, ...], _Converted] = {}
         #: Called with (stage task id, stage) as each task of the plan's DAG starts (convcheck.dag):
         #: a worker reports it to the parent, which then knows what killed it if it dies.
@@ -58,6 +59,23 @@ class CellRunner:
                                             enabled=settings.artifact_cache_dir is not None)
 
     # -- shared work ---------------------------------------------------------------------------
+    def _compare(self, spec: ModelSpec, actual: list[dict[str, np.ndarray]], ref: Reference,
+                 cell: dict[str, Any]) -> dict[str, Any]:
+        """The cell's parity against the reference, by the rules of its precision."""
+        half = None
+        if "fp16" in (cell["precision"], spec.precision) and not self.settings.tolerance_override:
+            half = self.fp16_floor(spec, Format(cell["source"]), ref)
+        return compare_outputs(spec, actual, ref.outputs, cell["precision"], ref.noise_floor,
+                               self.settings.tolerance_override, fp16_floor=half)
+
+    def fp16_floor(self, spec: ModelSpec, source: Format, ref: Reference) -> dict[str, Any] | None:
+        """The source's own fp16 error on the reference's inputs: measured once per model and source, when
+        the first fp16 cell needs it (an fp32-only run never pays for it)."""
+        key = (spec.name, source.value)
+        if key not in self._fp16_floors:
+            self._fp16_floors[key] = fp16_floor(self.settings, spec, ref, source)
+        return self._fp16_floors[key]
+
     def reference(self, spec: ModelSpec, source: Format) -> Reference:
         key = (spec.name, source.value)
         if key not in self._references:
@@ -324,8 +342,7 @@ class CellRunner:
             if opinion is None:
                 return
             executor, outputs = opinion
-            other = compare_outputs(spec, outputs, ref.outputs, cell["precision"], ref.noise_floor,
-                                    self.settings.tolerance_override)
+            other = self._compare(spec, outputs, ref, cell)
         except Exception as exc:  # noqa: BLE001 - the second opinion failing must not change the cell
             cell["cross_check"] = {"executor": getattr(runtime, "second_executor", None), "ok": None,
                                    "error": first_line(exc), "seconds": time.perf_counter() - t0}
@@ -353,8 +370,7 @@ class CellRunner:
         cell["warnings"].extend(cell["runtime_settings"].get("notes") or [])  # a runtime's documented deviations
 
         t0 = time.perf_counter()
-        parity = compare_outputs(spec, actual, ref.outputs, cell["precision"], ref.noise_floor,
-                                 self.settings.tolerance_override)
+        parity = self._compare(spec, actual, ref, cell)
         cell["parity"] = parity
         for name in parity["tolerance"].get("ill_conditioned") or []:
             floor = parity["noise_floor"]["per_output"][name]["max_abs"]
@@ -446,8 +462,7 @@ class CellRunner:
                 runtime = self._activate(route.runtime, target, alt)
                 try:
                     got = [runtime.infer(f) for f in ref.feeds]
-                    record["parity"] = compare_outputs(spec, got, ref.outputs, cell["precision"], ref.noise_floor,
-                                                       self.settings.tolerance_override)
+                    record["parity"] = self._compare(spec, got, ref, cell)
                     feeds = ref.feeds[0]
                     record["latency_ms"] = measure(runtime.timed_call(feeds), self.settings.latency)
                 finally:

@@ -4,7 +4,8 @@ Per (model, source) a run computes the reference outputs once: every seeded samp
 source's reference runtime (PyTorch eager, Keras, ONNX Runtime with optimisations off...), whether
 each output carries signal (a constant reference proves nothing: `vacuous`), and the noise floor:
 the fp32 reference against the same source in float64 (or against another implementation of its
-format), the error no route is blamed for.
+format), the error no route is blamed for. For fp16 cells, the fp16 floor (`fp16_floor`, computed once
+per model when a cell first needs it): what the source itself loses computing in fp16.
 """
 
 from __future__ import annotations
@@ -155,6 +156,49 @@ def _noise_floor(settings: RunSettings, spec: ModelSpec, source: Format, name: s
     worst = max((v["max_abs"] for v in per_output.values()), default=0.0)
     return {"reference": label, "max_abs": worst, "per_output": per_output,
             "seconds": time.perf_counter() - started}
+
+
+def fp16_floor(settings: RunSettings, spec: ModelSpec, ref: Reference, source: Format) -> dict[str, Any] | None:
+    """What computing in fp16 costs the source framework itself on the reference's inputs: the source run
+    in float16 (torch CPU half, a Keras float16 twin) against the fp32 reference, per output (its SNR).
+    An fp16 route that loses no more than that is not blamed for fp16's own rounding (deep networks lose
+    more than a fixed SNR allows however faithfully they are converted). None when the reference runtime
+    has no fp16 mode; {"error": ...} when it failed: a floor never measured is never applied."""
+    name = ref.runtime
+    runtime_cls = runtimes.get(name)
+    if "fp16" not in runtime_cls.precisions:  # type: ignore[attr-defined]
+        return None
+    label = f"{name} float16"
+    started = time.perf_counter()
+    try:
+        runtime = runtime_cls(Target(name, "cpu", "fp16"), settings.threads)
+        runtime.activate(source_artifact(settings, spec, source))
+        try:
+            half = [runtime.infer(f) for f in ref.feeds]
+        finally:
+            runtime.deactivate()
+    except Exception as exc:  # noqa: BLE001 - a model with no fp16 kernels here has no fp16 floor
+        return {"reference": label, "error": first_line(exc)}
+    per_output = {}
+    for out in spec.outputs:
+        pairs = [(r[out], h.get(out)) for r, h in zip(ref.outputs, half)]
+        if any(h is None or np.shape(h) != np.shape(r) for r, h in pairs) or pairs[0][0].dtype.kind != "f":
+            continue
+        snrs, max_abs = [], 0.0
+        for r, h in pairs:
+            r64, h64 = r.astype(np.float64).ravel(), np.asarray(h).astype(np.float64).ravel()
+            if (np.isfinite(r64) & ~np.isfinite(h64)).any():
+                snrs.append(-math.inf)  # the source overflows in fp16: a route that does too is not excused
+                continue
+            both = np.isfinite(r64) & np.isfinite(h64)
+            if both.any():
+                d = np.abs(h64[both] - r64[both])
+                snrs.append(parity_mod.snr_db(r64[both], d))
+                max_abs = max(max_abs, float(d.max()))
+        # The worst sample decides a cell, so the floor is the worst sample's SNR too.
+        if snrs:
+            per_output[out] = {"max_abs": max_abs, "snr_db": min(snrs) if math.isfinite(min(snrs)) else None}
+    return {"reference": label, "per_output": per_output, "seconds": time.perf_counter() - started}
 
 
 class _ReferenceUnavailable(Exception):

@@ -66,6 +66,13 @@ def _parity_html(par: dict[str, Any]) -> str:
         head.append(("noise floor", f"{nf.get('reference', 'fp64')}: max_abs {fmt_g(nf.get('max_abs'))}"))
     if tol.get("raised_by_noise_floor"):
         head.append(("atol raised by noise floor", fmt_value(tol["raised_by_noise_floor"])))
+    half = par.get("fp16_floor") or {}
+    if half:
+        head.append((f"fp16 floor ({half.get('reference', '?')})", half.get("error") or ", ".join(
+            f"{k} SNR {fmt_g(v.get('snr_db'), 3)} dB" for k, v in (half.get("per_output") or {}).items()) or "—"))
+    if tol.get("snr_lowered_by_fp16_floor"):
+        head.append(("SNR bound lowered to the source's own fp16 error",
+                     ", ".join(f"{k} ≥ {fmt_g(v, 3)} dB" for k, v in tol["snr_lowered_by_fp16_floor"].items())))
     rows = []
     for name, o in (par.get("per_output") or {}).items():
         o = o if isinstance(o, dict) else {}

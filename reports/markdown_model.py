@@ -139,6 +139,10 @@ def _tolerance_text(tol: dict[str, Any]) -> str:
     if tol.get("raised_by_noise_floor"):
         raised = "; ".join(f"{md_escape(k, 60)} → atol {num(v)}" for k, v in tol["raised_by_noise_floor"].items())
         parts.append(f"raised by the noise floor: {raised}")
+    if tol.get("snr_lowered_by_fp16_floor"):
+        lowered = "; ".join(f"{md_escape(k, 60)} → SNR ≥ {num(v, '.3g')} dB"
+                            for k, v in tol["snr_lowered_by_fp16_floor"].items())
+        parts.append(f"lowered to the source's own fp16 error: {lowered}")
     return ", ".join(parts)
 
 
@@ -175,6 +179,13 @@ def _parity_block(p: dict[str, Any] | None) -> list[str]:
         out.append(f"- noise floor: {text}")
     else:
         out.append("- noise floor: — (the source framework does not run in float64 here)")
+    half = p.get("fp16_floor")
+    if isinstance(half, dict):
+        if half.get("error"):
+            text = f"not measured ({md_escape(half['error'], LINE_LIMIT)}): the fixed SNR bound applies"
+        else:
+            text = ", ".join(f"{md_escape(k, 60)} SNR {db(v.get('snr_db'))}" for k, v in (half.get("per_output") or {}).items())
+        out.append(f"- fp16 floor (the source computed in fp16, {md_escape(half.get('reference') or '?')}): {text or '—'}")
     if p.get("reference_nonfinite"):
         out.append(f"- reference non-finite positions: {num(p['reference_nonfinite'])} (compared as NaN/Inf)")
     per = p.get("per_output") or {}

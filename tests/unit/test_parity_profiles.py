@@ -66,6 +66,30 @@ def test_noise_floor_raises_fp32_atol_and_says_so():
     assert fair["noise_floor"] == floor
 
 
+def test_an_fp16_cell_is_not_blamed_for_what_fp16_costs_the_source_itself():
+    rng = np.random.default_rng(0)
+    ref = [{"y": rng.normal(size=(1, 100)).astype(np.float32)}]
+    off = [{"y": ref[0]["y"] + rng.normal(scale=0.022, size=(1, 100)).astype(np.float32)}]  # about 33 dB
+    margin = PROFILES["fp16"]["fp16_floor_margin_db"]
+
+    def floor(snr):
+        return {"reference": "torch float16", "per_output": {"y": {"max_abs": 0.05, "snr_db": snr}}}
+
+    # Without a floor, or where the source in fp16 keeps 50 dB, the fixed 40 dB bound decides: mismatch.
+    for half in (None, floor(50.0), floor(None), {"reference": "torch float16", "error": "no half kernels"}):
+        judged = compare_outputs(_spec(), off, ref, "fp16", fp16_floor=half)
+        assert not judged["ok"] and "snr_lowered_by_fp16_floor" not in judged["tolerance"], half
+    # The source itself loses 31.4 dB in fp16 (torch's own ResNet-50): the route's 33 dB is no worse.
+    deep = compare_outputs(_spec(), off, ref, "fp16", fp16_floor=floor(31.4))
+    assert deep["ok"] and deep["tolerance"]["snr_lowered_by_fp16_floor"]["y"] == pytest.approx(31.4 - margin)
+    assert deep["fp16_floor"] == floor(31.4)
+    # ... but a route far worse than the source's own fp16 (a wrong op, ~10 dB) still fails.
+    wrong = [{"y": ref[0]["y"] + rng.normal(scale=0.3, size=(1, 100)).astype(np.float32)}]
+    assert not compare_outputs(_spec(), wrong, ref, "fp16", fp16_floor=floor(31.4))["ok"]
+    # An fp32 cell has no fp16 floor to apply.
+    assert "fp16_floor" not in compare_outputs(_spec(), ref, ref, "fp32", fp16_floor=floor(31.4))
+
+
 def test_cli_style_override_replaces_the_profile():
     ref = [{"y": np.ones((1, 100), dtype=np.float32)}]
     off = [{"y": ref[0]["y"] + np.float32(1e-6)}]

@@ -94,8 +94,29 @@ def read_program(package: Path, spec: Any = None) -> Any:
         return load(spec, spec.specificationVersion, weights)
 
 
+#: The last program loaded, by its package's files (path, size, mtime of each): a cell loads its package
+#: for the static check, the run and a localisation, and a full-size program takes seconds to rebuild.
+_LAST: tuple[Any, MilProgram] | None = None
+
+
+def _package_state(package: Path) -> tuple[Any, ...]:
+    files = sorted(f for f in Path(package).rglob("*") if f.is_file())
+    return (str(Path(package).resolve()),) + tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+
+
 def load_program(package: Path) -> MilProgram:
-    """Load the .mlpackage's main function with coremltools' MIL loader, its constants evaluated."""
+    """Load the .mlpackage's main function with coremltools' MIL loader, its constants evaluated (the
+    same package, unchanged on disk, is loaded once)."""
+    global _LAST
+    state = _package_state(package)
+    if _LAST is not None and _LAST[0] == state:
+        return _LAST[1]
+    found = _load_program(package)
+    _LAST = (state, found)
+    return found
+
+
+def _load_program(package: Path) -> MilProgram:
     import coremltools as ct
 
     spec = ct.utils.load_spec(str(package))

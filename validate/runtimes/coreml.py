@@ -244,7 +244,7 @@ def _static_check(ct: Any, artifact: Artifact, spec: Any, ref: Any) -> dict[str,
     ops = dict(sorted(Counter(op.type for op in operations).items(), key=lambda kv: (-kv[1], kv[0])))
     compute_ops = sum(n for t, n in ops.items() if t != "const")
 
-    check("program", *_reload_program(package, model_spec, len(operations)))
+    check("program", *_reload_program(package, len(operations)))
     target = _deployment_target(ct, version)
     asked = artifact.metadata.get("minimum_deployment_target")
     check("deployment_target", asked is None or _target_value(ct, asked) <= version,
@@ -286,13 +286,14 @@ def _walk(block: Any) -> Iterator[Any]:
             yield from _walk(inner)
 
 
-def _reload_program(package: Path, model_spec: Any, n_ops: int) -> tuple[bool, str]:
+def _reload_program(package: Path, n_ops: int) -> tuple[bool, str]:
     """Re-load the program with coremltools' MIL loader (the MIL executor's reader): every op is rebuilt,
-    so its input types are re-checked and its output types re-inferred, and every weight is read."""
-    from convcheck.validate.mil.program import read_program
+    so its input types are re-checked and its output types re-inferred, and every weight is read. Off
+    macOS the executor then runs this very load (load_program keeps the last package it read)."""
+    from convcheck.validate.mil.program import load_program
 
     try:
-        read_program(package, model_spec)
+        load_program(package)
     except Exception as exc:  # noqa: BLE001 - an invalid program is the finding
         return False, f"the MIL program does not re-load: {exc}"
     return True, f"re-loaded with coremltools' MIL loader: {n_ops} ops type-checked, weights read"

@@ -13,13 +13,14 @@ from convcheck.runtime import Runtime
 
 
 class TorchRuntime(Runtime):
-    """Reference: fp32 eager on CPU; fp64 measures the fp32 reference's own rounding (noise floor)."""
+    """Reference: fp32 eager on CPU; fp64 measures the fp32 reference's own rounding (noise floor), fp16
+    (CPU half) what computing in fp16 costs the source itself on these inputs (the fp16 floor)."""
 
     name = "torch"
     reference_for = (Format.TORCH,)
     format = Format.TORCH
     devices = ("cpu",)
-    precisions = ("fp32", "fp64")
+    precisions = ("fp32", "fp64", "fp16")
     requires = (TORCH,)
     summary = "PyTorch eager on CPU (reference)"
     reference_only = True
