@@ -144,6 +144,7 @@ converters.register("coreml_from_torch", "convcheck.convert.coreml_from_torch:Co
 converters.register("coreml_from_keras", "convcheck.convert.coreml_from_keras:CoremlFromKeras")
 converters.register("tvm_from_onnx", "convcheck.convert.tvm_from_onnx:TvmFromOnnx")
 converters.register("tvm_from_exported_program", "convcheck.convert.tvm_from_exported_program:TvmFromExportedProgram")
+converters.register("aoti_from_torch", "convcheck.convert.aoti_from_torch:AotiFromTorch")
 converters.register("engine_from_onnx", "convcheck.convert.tensorrt_from_onnx:EngineFromOnnx")
 
 runtimes: Registry[type] = Registry("runtime", "convcheck.runtimes", "convcheck routes")
@@ -161,6 +162,8 @@ runtimes.register("tflite_reference", "convcheck.validate.runtimes.litert:Litert
 runtimes.register("executorch", "convcheck.validate.runtimes.executorch:ExecutorchRuntime")
 runtimes.register("coreml", "convcheck.validate.runtimes.coreml:CoremlRuntime")
 runtimes.register("tensorrt", "convcheck.validate.runtimes.tensorrt:TensorrtRuntime")
+runtimes.register("inductor", "convcheck.validate.runtimes.inductor:InductorRuntime")
+runtimes.register("aoti", "convcheck.validate.runtimes.aoti:AotiRuntime")
 
 executors: Registry[type] = Registry("executor", "convcheck.executors", "convcheck matrix --help")
 executors.register("local", "convcheck.executors.local:LocalExecutor")

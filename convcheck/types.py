@@ -76,10 +76,11 @@ class Format(str):
     TVM: ClassVar["Format"]
     TENSORRT: ClassVar["Format"]
     PTE: ClassVar["Format"]  # an ExecuTorch program
+    AOTI: ClassVar["Format"]  # an AOTInductor package (.pt2 of compiled kernels and weights)
 
 
 for _builtin in ("torch", "keras", "savedmodel", "torchscript", "exported_program", "onnx", "tflite", "coreml",
-                 "openvino", "tvm", "tensorrt", "pte"):
+                 "openvino", "tvm", "tensorrt", "pte", "aoti"):
     Format.register(_builtin)
 
 

@@ -25,17 +25,10 @@ class ExportedProgramFromTorch(Converter):
     def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
         import torch
 
-        from convcheck.model_spec import materialize
-
-        model = materialize(source).eval()
         names = [spec.name for spec in ctx.input_specs]
-        dynamic_shapes = _dynamic_shapes(ctx) if any(s.dynamic_axes for s in ctx.input_specs) else None
-        args = tuple(torch.from_numpy(_widen(ctx.example_feeds[s.name], s.dynamic_axes)) for s in ctx.input_specs)
         captured = io.StringIO()
-        program = getattr(model, "exported_program", None)  # a user's .pt2: keep it as given
         with contextlib.redirect_stdout(captured):
-            if program is None:
-                program = torch.export.export(model, args, dynamic_shapes=dynamic_shapes)
+            program, dynamic = export_program(source, ctx)
         ctx.log.extend(line for line in captured.getvalue().splitlines() if line.strip())
         out_dir = ctx.workdir / "exported_program"
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -48,9 +41,25 @@ class ExportedProgramFromTorch(Converter):
                 "input_names": names,
                 "output_names": list(ctx.output_names),
                 "nodes": len(program.graph.nodes),
-                "dynamic": dynamic_shapes is not None,
+                "dynamic": dynamic,
             },
         )
+
+
+def export_program(source: Artifact, ctx: ConvertContext) -> tuple[Any, bool]:
+    """(the model's ExportedProgram, whether it has dynamic axes): a user's .pt2 as given, else
+    `torch.export.export` with a `Dim` per axis the model declares dynamic."""
+    import torch
+
+    from convcheck.model_spec import materialize
+
+    model = materialize(source).eval()
+    dynamic_shapes = _dynamic_shapes(ctx) if any(s.dynamic_axes for s in ctx.input_specs) else None
+    program = getattr(model, "exported_program", None)  # a user's .pt2: keep it as given
+    if program is None:
+        args = tuple(torch.from_numpy(_widen(ctx.example_feeds[s.name], s.dynamic_axes)) for s in ctx.input_specs)
+        program = torch.export.export(model, args, dynamic_shapes=dynamic_shapes)
+    return program, dynamic_shapes is not None
 
 
 def _dynamic_shapes(ctx: ConvertContext) -> tuple[Any, ...]:
