@@ -145,6 +145,8 @@ converters.register("coreml_from_keras", "convcheck.convert.coreml_from_keras:Co
 converters.register("tvm_from_onnx", "convcheck.convert.tvm_from_onnx:TvmFromOnnx")
 converters.register("tvm_from_exported_program", "convcheck.convert.tvm_from_exported_program:TvmFromExportedProgram")
 converters.register("aoti_from_torch", "convcheck.convert.aoti_from_torch:AotiFromTorch")
+converters.register("onnx_from_jax", "convcheck.convert.onnx_from_jax:OnnxFromJax")
+converters.register("stablehlo_from_jax", "convcheck.convert.stablehlo_from_jax:StablehloFromJax")
 converters.register("engine_from_onnx", "convcheck.convert.tensorrt_from_onnx:EngineFromOnnx")
 
 runtimes: Registry[type] = Registry("runtime", "convcheck.runtimes", "convcheck routes")
@@ -164,6 +166,8 @@ runtimes.register("coreml", "convcheck.validate.runtimes.coreml:CoremlRuntime")
 runtimes.register("tensorrt", "convcheck.validate.runtimes.tensorrt:TensorrtRuntime")
 runtimes.register("inductor", "convcheck.validate.runtimes.inductor:InductorRuntime")
 runtimes.register("aoti", "convcheck.validate.runtimes.aoti:AotiRuntime")
+runtimes.register("jax", "convcheck.validate.runtimes.jax_eager:JaxRuntime")
+runtimes.register("iree", "convcheck.validate.runtimes.iree:IreeRuntime")
 
 executors: Registry[type] = Registry("executor", "convcheck.executors", "convcheck matrix --help")
 executors.register("local", "convcheck.executors.local:LocalExecutor")

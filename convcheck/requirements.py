@@ -22,6 +22,10 @@ EXECUTORCH = Requirement("executorch", "executorch", "executorch", import_check=
 TENSORRT = Requirement("tensorrt", "tensorrt", "tensorrt",
                        note="TensorRT's wheels download from NVIDIA's index and need a CUDA GPU")
 POLYGRAPHY = Requirement("polygraphy", "polygraphy", "tensorrt")
+JAX = Requirement("jax", "jax", "jax", also=("jaxlib", "flax"), import_check="flax.nnx")
+JAX2ONNX = Requirement("jax2onnx", "jax2onnx", "jax")
+IREE_COMPILER = Requirement("iree.compiler", "iree-base-compiler", "jax")
+IREE_RUNTIME = Requirement("iree.runtime", "iree-base-runtime", "jax")
 
 # Toolchain environments (convcheck.toolchains): packages that cannot, or should not, live in the main one.
 LITERT_TORCH_ENV = Toolchain(

@@ -77,10 +77,12 @@ class Format(str):
     TENSORRT: ClassVar["Format"]
     PTE: ClassVar["Format"]  # an ExecuTorch program
     AOTI: ClassVar["Format"]  # an AOTInductor package (.pt2 of compiled kernels and weights)
+    JAX: ClassVar["Format"]  # a JAX function (a Flax NNX module) built in code
+    STABLEHLO: ClassVar["Format"]  # a StableHLO MLIR module (jax.export)
 
 
 for _builtin in ("torch", "keras", "savedmodel", "torchscript", "exported_program", "onnx", "tflite", "coreml",
-                 "openvino", "tvm", "tensorrt", "pte", "aoti"):
+                 "openvino", "tvm", "tensorrt", "pte", "aoti", "jax", "stablehlo"):
     Format.register(_builtin)
 
 

@@ -5,7 +5,8 @@ strided downsampling, global average pooling, Gemm), so that every route gets a 
 case that converts in seconds.
 
 The Keras twin is the same network in Keras' own layout: its input is NHWC (1x64x64x3), as Keras
-models are shipped, so its routes meet the layout transposes a real Keras model brings.
+models are shipped, so its routes meet the layout transposes a real Keras model brings. The JAX/Flax
+twin is NHWC too (Flax's convolution layout).
 
 Signal: seeded weights, BatchNorm statistics recalibrated on seeded batches drawn like the inputs,
 logits (no softmax). tests/unit/test_zoo_signal.py checks the logits vary in both frameworks.
@@ -29,8 +30,10 @@ SPEC = ModelSpec(
     inputs=(InputSpec("image", (1, 3, 64, 64), "float32", "normal", 0.0, 1.0, {0: "batch"}),),
     outputs=("logits",),
     builders={Format.TORCH: "convcheck.zoo.cnn_small:build_torch",
-              Format.KERAS: "convcheck.zoo.cnn_small:build_keras"},
-    source_inputs={Format.KERAS: (InputSpec("image", (1, 64, 64, 3), "float32", "normal", 0.0, 1.0, {0: "batch"}),)},
+              Format.KERAS: "convcheck.zoo.cnn_small:build_keras",
+              Format.JAX: "convcheck.zoo.cnn_small:build_jax"},
+    source_inputs={fmt: (InputSpec("image", (1, 64, 64, 3), "float32", "normal", 0.0, 1.0, {0: "batch"}),)
+                   for fmt in (Format.KERAS, Format.JAX)},
     batch=1,
 )
 
@@ -77,3 +80,34 @@ def build_keras(size: str) -> Any:
     model = keras.Model(inputs, keras.layers.Dense(N_CLASSES, name="logits")(x), name="cnn_small")
     recalibrate_batchnorm(model, np.random.default_rng(SEED + 200).normal(size=(64, 64, 64, 3)).astype("float32"))
     return model
+
+
+def build_jax(size: str) -> Any:
+    from convcheck.zoo.jax_init import calibrated, seeded_batch, set_batchnorm_stats
+
+    def build() -> Any:
+        from flax import nnx
+
+        class CnnSmall(nnx.Module):
+            def __init__(self, rngs: nnx.Rngs) -> None:
+                widths = (3, *CHANNELS[size])
+                self.depth = len(CHANNELS[size])
+                for i, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
+                    setattr(self, f"conv{i}", nnx.Conv(n_in, n_out, (3, 3), strides=1 if i == 0 else 2,
+                                                      padding="SAME", use_bias=False, rngs=rngs))
+                    setattr(self, f"bn{i}", nnx.BatchNorm(n_out, use_running_average=True, rngs=rngs))
+                self.logits = nnx.Linear(widths[-1], N_CLASSES, rngs=rngs)
+
+            def __call__(self, image: Any) -> Any:
+                x = image
+                for i in range(self.depth):
+                    x = nnx.relu(getattr(self, f"bn{i}")(getattr(self, f"conv{i}")(x)))
+                return self.logits(x.mean(axis=(1, 2)))
+
+        model = CnnSmall(nnx.Rngs(SEED))
+        x = seeded_batch(SEED + 300, (64, 64, 64, 3))
+        for i in range(model.depth):
+            x = nnx.relu(set_batchnorm_stats(getattr(model, f"bn{i}"), getattr(model, f"conv{i}")(x), (0, 1, 2)))
+        return model
+
+    return calibrated(build)

@@ -5,8 +5,8 @@ layers with BatchNorm and ReLU, four output logits (legitimate, card testing, ac
 friendly fraud) rather than one fraud score, so that a parity check has more than one unit of
 evidence per row.
 
-The Keras twin has the same architecture and its own seeded weights (Glorot-uniform, Keras' default):
-the twins are compared each with its own framework, never with each other.
+The Keras and JAX/Flax twins have the same architecture and their own seeded weights (each framework's
+default initialisers): the twins are compared each with its own framework, never with each other.
 
 Signal: weights are seeded, BatchNorm statistics are recalibrated on seeded batches drawn like the
 inputs (torch: four batches, cumulative average; Keras: one batch of 1024 with momentum 0), and the
@@ -35,7 +35,8 @@ SPEC = ModelSpec(
     ),
     outputs=("logits",),
     builders={Format.TORCH: "convcheck.zoo.mlp_tabular:build_torch",
-              Format.KERAS: "convcheck.zoo.mlp_tabular:build_keras"},
+              Format.KERAS: "convcheck.zoo.mlp_tabular:build_keras",
+              Format.JAX: "convcheck.zoo.mlp_tabular:build_jax"},
     batch=32,
 )
 
@@ -82,3 +83,34 @@ def build_keras(size: str) -> Any:
     model = keras.Model(inputs, keras.layers.Dense(N_CLASSES, name="logits")(x), name="mlp_tabular")
     recalibrate_batchnorm(model, np.random.default_rng(SEED + 2000).normal(size=(1024, N_FEATURES)).astype("float32"))
     return model
+
+
+def build_jax(size: str) -> Any:
+    from convcheck.zoo.jax_init import calibrated, seeded_batch, set_batchnorm_stats
+
+    def build() -> Any:
+        from flax import nnx
+
+        class MlpTabular(nnx.Module):
+            def __init__(self, rngs: nnx.Rngs) -> None:
+                widths = (N_FEATURES, *HIDDEN[size])
+                self.depth = len(HIDDEN[size])
+                for i, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
+                    setattr(self, f"dense{i}", nnx.Linear(n_in, n_out, rngs=rngs))
+                    setattr(self, f"bn{i}", nnx.BatchNorm(n_out, use_running_average=True, rngs=rngs))
+                    setattr(self, f"dropout{i}", nnx.Dropout(0.1, rngs=rngs))
+                self.logits = nnx.Linear(widths[-1], N_CLASSES, rngs=rngs)
+
+            def __call__(self, features: Any) -> Any:
+                x = features
+                for i in range(self.depth):
+                    x = getattr(self, f"dropout{i}")(nnx.relu(getattr(self, f"bn{i}")(getattr(self, f"dense{i}")(x))))
+                return self.logits(x)
+
+        model = MlpTabular(nnx.Rngs(SEED))
+        x = seeded_batch(SEED + 3000, (1024, N_FEATURES))
+        for i in range(model.depth):
+            x = nnx.relu(set_batchnorm_stats(getattr(model, f"bn{i}"), getattr(model, f"dense{i}")(x), (0,)))
+        return model
+
+    return calibrated(build)

@@ -1,0 +1,64 @@
+"""JAX/Flax -> ONNX with jax2onnx (`jax2onnx.to_onnx`), which converts the traced jaxpr primitive by
+primitive. Axes the model declares dynamic become symbolic ONNX dimensions; inputs and outputs carry the
+model's declared names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+
+from convcheck.converter import ConvertContext, ConvertOptions, Converter
+from convcheck.requirements import JAX, JAX2ONNX, ONNX
+from convcheck.types import Artifact, Format
+
+
+@dataclass
+class Jax2OnnxOptions(ConvertOptions):
+    #: 18, not jax2onnx's default 23: OpenVINO and TVM's ONNX front ends lag the newest opsets.
+    opset: int = 18
+
+
+class OnnxFromJax(Converter):
+    hop = "onnx"
+    source = Format.JAX
+    target = Format.ONNX
+    requires = (JAX, JAX2ONNX, ONNX)
+    options_class = Jax2OnnxOptions
+    summary = "jax2onnx.to_onnx (the jaxpr, primitive by primitive)"
+    options: Jax2OnnxOptions
+
+    def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
+        import jax2onnx
+        import onnx
+
+        from convcheck.model_spec import materialize
+
+        model = materialize(source)
+        # A dynamic axis is its symbol's name (`batch`): jax2onnx exports it as a symbolic dimension.
+        shapes = [tuple(s.dynamic_axes.get(axis, size) for axis, size in enumerate(s.shape)) for s in ctx.input_specs]
+        out_dir = ctx.workdir / "onnx"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "model.onnx"
+        captured = io.StringIO()
+        with contextlib.redirect_stdout(captured):
+            proto = jax2onnx.to_onnx(model, shapes, model_name="model", opset=self.options.opset, input_names=[s.name for s in ctx.input_specs],
+                                     output_names=list(ctx.output_names))
+        ctx.log.extend(line for line in captured.getvalue().splitlines() if line.strip())
+        onnx.save(proto, str(path))
+        return Artifact(
+            format=Format.ONNX,
+            path=out_dir,
+            metadata={"entry": "model.onnx", "opset": self.options.opset, "exporter": "jax2onnx",
+                      "via": "jax2onnx.to_onnx", "jax2onnx": _version("jax2onnx"), "nodes": len(proto.graph.node)},
+        )
+
+
+def _version(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None

@@ -1,0 +1,39 @@
+"""What the JAX/Flax twins share: seeded NNX modules in inference form, and BatchNorm statistics
+recalibrated on seeded batches drawn like the inputs (as the torch and Keras twins do), so that every
+output carries signal rather than the identity statistics a fresh BatchNorm holds."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+
+def set_batchnorm_stats(bn: Any, activations: Any, axes: tuple[int, ...]) -> Any:
+    """Give `bn` (an nnx.BatchNorm) the mean and variance of `activations` over `axes`; returns its output
+    on them in inference mode, for the next layer's calibration."""
+    import jax.numpy as jnp
+
+    values = jnp.asarray(activations)
+    bn.mean.value = values.mean(axis=axes)
+    bn.var.value = values.var(axis=axes)
+    return bn(values)
+
+
+def quiet_jax() -> None:
+    """CPU only and no TPU/GPU probing messages: the zoo's JAX twins run on the host."""
+    import os
+
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+
+def calibrated(build: Callable[[], Any]) -> Any:
+    """`build()` under quiet JAX settings; the module comes back in inference form (`eval()`)."""
+    quiet_jax()
+    model = build()
+    model.eval()
+    return model
+
+
+def seeded_batch(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
