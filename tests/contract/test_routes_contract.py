@@ -127,6 +127,14 @@ def test_route_passes_here_or_says_why_not(route, user_onnx, user_tf_files, tmp_
         avail = availability(route, cell["device"])
         where = f"{route.id} on {cell['device']}"
         if not avail.available:
+            error = cell["error"] or {}
+            if cell["status"] in ("convert_error", "unsupported") and str(error.get("stage")).startswith("convert:"):
+                # The precheck converts for real where every hop's package is here (CUDA without a GPU): a
+                # converter's failure is then the cell's real status (pipeline.precheck), with its message.
+                # Seen: TVM cannot schedule jax2onnx's cnn_small graph for cuda ("consumers of the
+                # cache-write stage that are not properly inlined").
+                assert error.get("message"), where
+                continue
             assert cell["status"] == avail.status.value, where
             assert avail.reason in cell["error"]["message"], where
             if IN_CI and cell["status"] == "missing_dep" and promised_by_all(route):
