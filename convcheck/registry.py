@@ -147,6 +147,7 @@ converters.register("tvm_from_exported_program", "convcheck.convert.tvm_from_exp
 converters.register("aoti_from_torch", "convcheck.convert.aoti_from_torch:AotiFromTorch")
 converters.register("onnx_from_jax", "convcheck.convert.onnx_from_jax:OnnxFromJax")
 converters.register("stablehlo_from_jax", "convcheck.convert.stablehlo_from_jax:StablehloFromJax")
+converters.register("tflite_from_jax", "convcheck.convert.tflite_from_jax:TfliteFromJax")
 converters.register("engine_from_onnx", "convcheck.convert.tensorrt_from_onnx:EngineFromOnnx")
 
 runtimes: Registry[type] = Registry("runtime", "convcheck.runtimes", "convcheck routes")
