@@ -10,6 +10,7 @@ import io
 from dataclasses import dataclass
 
 from convcheck.converter import ConvertContext, ConvertOptions, Converter
+from convcheck.convert.stablehlo_from_jax import arg_structs
 from convcheck.requirements import JAX, JAX2ONNX, ONNX
 from convcheck.types import Artifact, Format
 
@@ -36,8 +37,9 @@ class OnnxFromJax(Converter):
         from convcheck.model_spec import materialize
 
         model = materialize(source)
-        # A dynamic axis is its symbol's name (`batch`): jax2onnx exports it as a symbolic dimension.
-        shapes = [tuple(s.dynamic_axes.get(axis, size) for axis, size in enumerate(s.shape)) for s in ctx.input_specs]
+        # Typed structs (int32 token ids, not jax2onnx's default float32); a dynamic axis is a symbolic
+        # dimension named after its axis (`batch`), shared across inputs.
+        shapes = arg_structs(ctx)
         out_dir = ctx.workdir / "onnx"
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "model.onnx"

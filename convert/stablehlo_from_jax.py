@@ -28,7 +28,7 @@ class StablehloFromJax(Converter):
         from convcheck.model_spec import materialize
 
         model = materialize(source)
-        structs = _arg_structs(ctx)
+        structs = arg_structs(ctx)
         exported = jax.export.export(jax.jit(lambda *args: model(*args)), platforms=("cpu",))(*structs)
         out_dir = ctx.workdir / "stablehlo"
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -46,7 +46,7 @@ class StablehloFromJax(Converter):
         )
 
 
-def _arg_structs(ctx: ConvertContext) -> list[Any]:
+def arg_structs(ctx: ConvertContext) -> list[Any]:
     """One ShapeDtypeStruct per input; dynamic axes share one symbol per axis name (`batch`)."""
     import jax
 

@@ -24,14 +24,15 @@ RECAL_BATCH = 8  # images per recalibration batch (torch: 4 batches; Keras: one 
 
 
 def image_spec(name: str, description: str, module: str, resolution: int, task: str = "classifier",
-               tolerances: dict | None = None) -> ModelSpec:
+               tolerances: dict | None = None, jax: bool = False) -> ModelSpec:
+    """An image model's spec: torch takes NCHW, the Keras (and, with `jax`, the JAX/Flax) twin NHWC."""
     nchw = InputSpec("image", (1, 3, resolution, resolution), "float32", "normal", 0.0, 1.0, {0: "batch"})
     nhwc = InputSpec("image", (1, resolution, resolution, 3), "float32", "normal", 0.0, 1.0, {0: "batch"})
+    nhwc_sources = (Format.KERAS, Format.JAX) if jax else (Format.KERAS,)
     return ModelSpec(
         name=name, description=description, task=task, inputs=(nchw,), outputs=("logits",),
-        builders={Format.TORCH: f"convcheck.zoo.{module}:build_torch",
-                  Format.KERAS: f"convcheck.zoo.{module}:build_keras"},
-        source_inputs={Format.KERAS: (nhwc,)},
+        builders={fmt: f"convcheck.zoo.{module}:build_{fmt.value}" for fmt in (Format.TORCH, *nhwc_sources)},
+        source_inputs={fmt: (nhwc,) for fmt in nhwc_sources},
         tolerances=tolerances or {},
         batch=1,
     )
@@ -191,3 +192,63 @@ def k_mbconv_net(blocks: list[tuple[int, int, int, int, int]], head: int, act: s
     model = keras.Model(inputs, keras.layers.Dense(n_classes, name="logits")(x), name=name)
     return k_recalibrate(model, seed, resolution)
 
+
+
+# ---------------------------------------------------------------------------------------- jax
+
+
+def j_mbconv_net(blocks: list[tuple[int, int, int, int, int]], head: int, act: Any, seed: int, resolution: int,
+                 n_classes: int) -> Any:
+    """The JAX/Flax NNX twin of `t_mbconv_net` without squeeze-excite (NHWC input): stem conv, inverted
+    residuals (1x1 expand, kxk depthwise, 1x1 linear projection), head conv, global mean, Linear."""
+    from convcheck.zoo.jax_init import calibrated, recalibrate_batchnorm
+
+    def build() -> Any:
+        from flax import nnx
+
+        class ConvBn(nnx.Module):
+            def __init__(self, cin: int, cout: int, k: int, stride: int, groups: int, activate: bool,
+                         rngs: nnx.Rngs) -> None:
+                self.conv = nnx.Conv(cin, cout, (k, k), strides=stride, padding="SAME", feature_group_count=groups,
+                                     use_bias=False, rngs=rngs)
+                self.bn = nnx.BatchNorm(cout, use_running_average=True, rngs=rngs)
+                self.activate = activate
+
+            def __call__(self, x: Any) -> Any:
+                y = self.bn(self.conv(x))
+                return act(y) if self.activate else y
+
+        class InvertedResidual(nnx.Module):
+            def __init__(self, cin: int, cout: int, expand: int, k: int, stride: int, rngs: nnx.Rngs) -> None:
+                mid = cin * expand
+                layers = [ConvBn(cin, mid, 1, 1, 1, True, rngs)] if expand != 1 else []
+                layers += [ConvBn(mid, mid, k, stride, mid, True, rngs), ConvBn(mid, cout, 1, 1, 1, False, rngs)]
+                self.layers = nnx.List(layers)
+                self.residual = stride == 1 and cin == cout
+
+            def __call__(self, x: Any) -> Any:
+                y = x
+                for layer in self.layers:
+                    y = layer(y)
+                return x + y if self.residual else y
+
+        class MbConvNet(nnx.Module):
+            def __init__(self, rngs: nnx.Rngs) -> None:
+                self.stem = ConvBn(3, blocks[0][0], 3, 2, 1, True, rngs)
+                self.blocks = nnx.List([InvertedResidual(cin, cout, e, k, s, rngs) for cin, cout, e, k, s in blocks])
+                self.head = ConvBn(blocks[-1][1], head, 1, 1, 1, True, rngs)
+                self.logits = nnx.Linear(head, n_classes, rngs=rngs)
+
+            def __call__(self, image: Any) -> Any:
+                x = self.stem(image)
+                for block in self.blocks:
+                    x = block(x)
+                return self.logits(self.head(x).mean(axis=(1, 2)))
+
+        model = MbConvNet(nnx.Rngs(seed))
+        import numpy as np
+
+        batch = np.random.default_rng(seed + 300).normal(size=(2 * RECAL_BATCH, resolution, resolution, 3))
+        return recalibrate_batchnorm(model, batch.astype("float32"))
+
+    return calibrated(build)

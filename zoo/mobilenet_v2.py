@@ -3,8 +3,8 @@
 Inverted residual blocks (1x1 expand x6, 3x3 depthwise, 1x1 linear projection, residual when the
 shape allows), ReLU6, BatchNorm, 1280-channel head, global average pool, one Linear/Dense: 3.5M
 parameters. The tiny size has width 0.25, one block per stage and a 128-channel head (same 224x224
-input: spec inputs are one per model, not per size). The Keras twin is the same network in NHWC
-with its own seeded weights.
+input: spec inputs are one per model, not per size). The Keras and JAX/Flax twins are the same
+network in NHWC with their own seeded weights.
 
 Signal: with the usual init torch MobileNetV2's logits have std 1e-9 and Keras' (`weights=None`)
 are constant (NOTES-frameworks.md). Every BatchNorm's statistics are recalibrated on seeded N(0,1)
@@ -28,7 +28,7 @@ MAX_REPEATS = {"full": 99, "tiny": 1}
 HEAD = {"full": 1280, "tiny": 128}
 
 SPEC = image_spec("mobilenet_v2", "MobileNetV2: 3x224x224 image -> 1000 class logits (inverted residuals, "
-                  "depthwise conv, ReLU6)", "mobilenet_v2", RESOLUTION)
+                  "depthwise conv, ReLU6)", "mobilenet_v2", RESOLUTION, jax=True)
 
 
 def _blocks(size: str) -> list[tuple[int, int, int, int]]:
@@ -56,3 +56,12 @@ def build_keras(size: str) -> Any:
 
     return k_mbconv_net([(cin, cout, t, 3, s) for cin, cout, t, s in _blocks(size)], HEAD[size], "relu6", 0.0, SEED, RESOLUTION, N_CLASSES,
                         "mobilenet_v2")
+
+
+def build_jax(size: str) -> Any:
+    import jax
+
+    from convcheck.zoo.blocks import j_mbconv_net
+
+    return j_mbconv_net([(cin, cout, t, 3, s) for cin, cout, t, s in _blocks(size)], HEAD[size], jax.nn.relu6, SEED,
+                        RESOLUTION, N_CLASSES)

@@ -5,7 +5,8 @@ transformer blocks (dim 192, 3 heads, MLP x4, LayerNorm eps 1e-6, exact erf GELU
 head on the class token: 5.7M parameters. The tiny size has depth 2, dim 64, 2 heads (64 is not a
 multiple of 3) and the same 224x224 input (spec inputs are one per model, not per size; 196 tokens
 of dim 64 still run in milliseconds). The Keras twin uses keras.layers.MultiHeadAttention and two
-small layers for the class token and position embedding, with its own seeded weights.
+small layers for the class token and position embedding, with its own seeded weights; the JAX/Flax
+twin nnx.MultiHeadAttention (NHWC input, as Keras).
 
 GELU is the exact (erf) form in BOTH twins, as in the original ViT, on purpose: Keras' exact GELU
 lowers to `Erfc`, which tf2onnx cannot convert (it logs the op and writes an invalid model), a real
@@ -33,7 +34,7 @@ EPS = 1e-6
 TOKEN_STD = 0.02
 
 SPEC = image_spec("vit_tiny", "ViT-Tiny/16: 3x224x224 image -> 1000 class logits (class token, LayerNorm, "
-                  "multi-head attention, exact GELU)", "vit_tiny", RESOLUTION)
+                  "multi-head attention, exact GELU)", "vit_tiny", RESOLUTION, jax=True)
 
 
 def build_torch(size: str) -> Any:
@@ -114,3 +115,49 @@ def build_keras(size: str) -> Any:
         x = keras.layers.Add()([x, keras.layers.Dense(dim)(y)])
     x = keras.layers.LayerNormalization(epsilon=EPS)(x)
     return keras.Model(inputs, keras.layers.Dense(N_CLASSES, name="logits")(x[:, 0]), name="vit_tiny")
+
+
+def build_jax(size: str) -> Any:
+    from convcheck.zoo.jax_init import calibrated
+
+    dim, depth, heads = CONFIG[size]["dim"], CONFIG[size]["depth"], CONFIG[size]["heads"]
+    tokens = (RESOLUTION // PATCH) ** 2 + 1
+
+    def build() -> Any:
+        import jax
+        import jax.numpy as jnp
+        from flax import nnx
+
+        class Block(nnx.Module):
+            def __init__(self, rngs: nnx.Rngs) -> None:
+                self.norm1 = nnx.LayerNorm(dim, epsilon=EPS, rngs=rngs)
+                self.attn = nnx.MultiHeadAttention(heads, dim, decode=False, rngs=rngs)
+                self.norm2 = nnx.LayerNorm(dim, epsilon=EPS, rngs=rngs)
+                self.fc1 = nnx.Linear(dim, MLP_RATIO * dim, rngs=rngs)
+                self.fc2 = nnx.Linear(MLP_RATIO * dim, dim, rngs=rngs)
+
+            def __call__(self, x: Any) -> Any:
+                y = self.norm1(x)
+                x = x + self.attn(y, y, y)
+                return x + self.fc2(jax.nn.gelu(self.fc1(self.norm2(x)), approximate=False))  # exact (erf) GELU
+
+        class ViT(nnx.Module):
+            def __init__(self, rngs: nnx.Rngs) -> None:
+                self.patch = nnx.Conv(3, dim, (PATCH, PATCH), strides=PATCH, padding="VALID", rngs=rngs)
+                self.cls = nnx.Param(jax.random.normal(rngs.params(), (1, 1, dim)) * TOKEN_STD)
+                self.pos = nnx.Param(jax.random.normal(rngs.params(), (1, tokens, dim)) * TOKEN_STD)
+                self.blocks = nnx.List([Block(rngs) for _ in range(depth)])
+                self.norm = nnx.LayerNorm(dim, epsilon=EPS, rngs=rngs)
+                self.logits = nnx.Linear(dim, N_CLASSES, rngs=rngs)
+
+            def __call__(self, image: Any) -> Any:
+                x = self.patch(image)
+                x = x.reshape(x.shape[0], -1, dim)
+                x = jnp.concatenate([jnp.broadcast_to(self.cls.value, (x.shape[0], 1, dim)), x], axis=1) + self.pos.value
+                for block in self.blocks:
+                    x = block(x)
+                return self.logits(self.norm(x)[:, 0])
+
+        return ViT(nnx.Rngs(SEED))
+
+    return calibrated(build)

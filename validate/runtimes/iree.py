@@ -36,8 +36,12 @@ class IreeRuntime(Runtime):
 
         _threads(self.threads)
         started = time.perf_counter()
-        self.vmfb = compiler.compile_file(str(artifact.main_file), target_backends=["llvm-cpu"],
-                                          input_type="stablehlo", extra_args=list(self.TARGET_FLAGS))
+        try:
+            self.vmfb = compiler.compile_file(str(artifact.main_file), target_backends=["llvm-cpu"],
+                                              input_type="stablehlo", extra_args=list(self.TARGET_FLAGS))
+        except compiler.CompilerToolError as exc:
+            # Its first line is only "Error invoking IREE compiler tool iree-compile"; the diagnostic says why.
+            raise RuntimeError(f"iree-compile: {compile_diagnostic(str(exc))}") from exc
         self.compile_s = time.perf_counter() - started
         config = runtime.Config("local-task")
         self.context = runtime.SystemContext(config=config)
@@ -62,6 +66,14 @@ class IreeRuntime(Runtime):
     def describe(self) -> dict[str, Any]:
         return {"threads": self.threads, "backend": "llvm-cpu", "driver": "local-task",
                 "target_flags": list(self.TARGET_FLAGS), "compile_s": round(self.compile_s, 3), **self.versions}
+
+
+def compile_diagnostic(message: str) -> str:
+    """The first `error:` diagnostic of an iree-compile failure, without its location prefix."""
+    for line in message.splitlines():
+        if "error:" in line:
+            return line.split("error:", 1)[1].strip()
+    return message.splitlines()[0] if message else "failed"
 
 
 def _threads(threads: int | None) -> None:
