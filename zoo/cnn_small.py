@@ -83,7 +83,7 @@ def build_keras(size: str) -> Any:
 
 
 def build_jax(size: str) -> Any:
-    from convcheck.zoo.jax_init import calibrated, seeded_batch, set_batchnorm_stats
+    from convcheck.zoo.jax_init import calibrated, recalibrate_batchnorm, seeded_batch
 
     def build() -> Any:
         from flax import nnx
@@ -104,10 +104,6 @@ def build_jax(size: str) -> Any:
                     x = nnx.relu(getattr(self, f"bn{i}")(getattr(self, f"conv{i}")(x)))
                 return self.logits(x.mean(axis=(1, 2)))
 
-        model = CnnSmall(nnx.Rngs(SEED))
-        x = seeded_batch(SEED + 300, (64, 64, 64, 3))
-        for i in range(model.depth):
-            x = nnx.relu(set_batchnorm_stats(getattr(model, f"bn{i}"), getattr(model, f"conv{i}")(x), (0, 1, 2)))
-        return model
+        return recalibrate_batchnorm(CnnSmall(nnx.Rngs(SEED)), seeded_batch(SEED + 300, (64, 64, 64, 3)))
 
     return calibrated(build)

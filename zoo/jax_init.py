@@ -9,17 +9,6 @@ from typing import Any, Callable
 import numpy as np
 
 
-def set_batchnorm_stats(bn: Any, activations: Any, axes: tuple[int, ...]) -> Any:
-    """Give `bn` (an nnx.BatchNorm) the mean and variance of `activations` over `axes`; returns its output
-    on them in inference mode, for the next layer's calibration."""
-    import jax.numpy as jnp
-
-    values = jnp.asarray(activations)
-    bn.mean.value = values.mean(axis=axes)
-    bn.var.value = values.var(axis=axes)
-    return bn(values)
-
-
 def quiet_jax() -> None:
     """CPU only and no TPU/GPU probing messages: the zoo's JAX twins run on the host."""
     import os

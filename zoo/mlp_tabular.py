@@ -86,7 +86,7 @@ def build_keras(size: str) -> Any:
 
 
 def build_jax(size: str) -> Any:
-    from convcheck.zoo.jax_init import calibrated, seeded_batch, set_batchnorm_stats
+    from convcheck.zoo.jax_init import calibrated, recalibrate_batchnorm, seeded_batch
 
     def build() -> Any:
         from flax import nnx
@@ -107,10 +107,6 @@ def build_jax(size: str) -> Any:
                     x = getattr(self, f"dropout{i}")(nnx.relu(getattr(self, f"bn{i}")(getattr(self, f"dense{i}")(x))))
                 return self.logits(x)
 
-        model = MlpTabular(nnx.Rngs(SEED))
-        x = seeded_batch(SEED + 3000, (1024, N_FEATURES))
-        for i in range(model.depth):
-            x = nnx.relu(set_batchnorm_stats(getattr(model, f"bn{i}"), getattr(model, f"dense{i}")(x), (0,)))
-        return model
+        return recalibrate_batchnorm(MlpTabular(nnx.Rngs(SEED)), seeded_batch(SEED + 3000, (1024, N_FEATURES)))
 
     return calibrated(build)
