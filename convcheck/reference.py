@@ -125,13 +125,9 @@ def _noise_floor(settings: RunSettings, spec: ModelSpec, source: Format, name: s
     label = runtime_cls.noise_floor_label or f"{name} float64"  # type: ignore[attr-defined]
     started = time.perf_counter()
     try:
-        runtime = (alternative(settings.threads) if alternative is not None
-                   else runtime_cls(Target(name, "cpu", "fp64"), settings.threads))
-        runtime.activate(source_artifact(settings, spec, source))
-        try:
-            exact = [runtime.infer(f) for f in feeds]
-        finally:
-            runtime.deactivate()
+        exact = _source_outputs(alternative(settings.threads) if alternative is not None
+                                else runtime_cls(Target(name, "cpu", "fp64"), settings.threads), settings, spec, source,
+                                feeds)
     except Exception as exc:  # noqa: BLE001 - a model that will not run in float64 has no floor
         return {"reference": label, "error": first_line(exc)}
     per_output = {}
@@ -171,12 +167,8 @@ def fp16_floor(settings: RunSettings, spec: ModelSpec, ref: Reference, source: F
     label = f"{name} float16"
     started = time.perf_counter()
     try:
-        runtime = runtime_cls(Target(name, "cpu", "fp16"), settings.threads)
-        runtime.activate(source_artifact(settings, spec, source))
-        try:
-            half = [runtime.infer(f) for f in ref.feeds]
-        finally:
-            runtime.deactivate()
+        half = _source_outputs(runtime_cls(Target(name, "cpu", "fp16"), settings.threads), settings, spec, source,
+                               ref.feeds)
     except Exception as exc:  # noqa: BLE001 - a model with no fp16 kernels here has no fp16 floor
         return {"reference": label, "error": first_line(exc)}
     per_output = {}
@@ -199,6 +191,17 @@ def fp16_floor(settings: RunSettings, spec: ModelSpec, ref: Reference, source: F
         if snrs:
             per_output[out] = {"max_abs": max_abs, "snr_db": min(snrs) if math.isfinite(min(snrs)) else None}
     return {"reference": label, "per_output": per_output, "seconds": time.perf_counter() - started}
+
+
+def _source_outputs(runtime: Any, settings: RunSettings, spec: ModelSpec, source: Format,
+                    feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    """The source model on `feeds` through `runtime` (the reference runtime at another precision, or
+    another implementation of its format), released afterwards."""
+    runtime.activate(source_artifact(settings, spec, source))
+    try:
+        return [runtime.infer(f) for f in feeds]
+    finally:
+        runtime.deactivate()
 
 
 class _ReferenceUnavailable(Exception):

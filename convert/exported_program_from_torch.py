@@ -69,7 +69,7 @@ def _dynamic_shapes(ctx: ConvertContext) -> tuple[Any, ...]:
     dims: dict[str, Any] = {}
     shapes = []
     for spec in ctx.input_specs:
-        shapes.append({axis: dims.setdefault(name, torch.export.Dim(_symbol(name), min=1))
+        shapes.append({axis: dims.setdefault(name, torch.export.Dim(axis_symbol(name), min=1))
                        for axis, name in spec.dynamic_axes.items()} or None)
     return tuple(shapes)
 
@@ -85,5 +85,7 @@ def _widen(example: Any, dynamic_axes: dict[int, str]) -> Any:
     return example
 
 
-def _symbol(name: str) -> str:
+def axis_symbol(name: str) -> str:
+    """An axis name as an identifier (`batch size` -> `batch_size`): what torch.export Dims, jax.export
+    symbolic shapes and jax2tf polymorphic shapes take."""
     return "".join(c if c.isalnum() else "_" for c in name) or "dim"

@@ -10,6 +10,7 @@ import io
 from dataclasses import dataclass
 
 from convcheck.converter import ConvertContext, ConvertOptions, Converter
+from convcheck.environment import package_version
 from convcheck.convert.stablehlo_from_jax import arg_structs
 from convcheck.requirements import JAX, JAX2ONNX, ONNX
 from convcheck.types import Artifact, Format
@@ -53,14 +54,5 @@ class OnnxFromJax(Converter):
             format=Format.ONNX,
             path=out_dir,
             metadata={"entry": "model.onnx", "opset": self.options.opset, "exporter": "jax2onnx",
-                      "via": "jax2onnx.to_onnx", "jax2onnx": _version("jax2onnx"), "nodes": len(proto.graph.node)},
+                      "via": "jax2onnx.to_onnx", "jax2onnx": package_version("jax2onnx"), "nodes": len(proto.graph.node)},
         )
-
-
-def _version(distribution: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from convcheck.converter import ConvertContext, Converter
+from convcheck.convert.exported_program_from_torch import axis_symbol
 from convcheck.requirements import JAX
 from convcheck.types import Artifact, Format
 
@@ -51,10 +52,6 @@ def arg_structs(ctx: ConvertContext) -> list[Any]:
     import jax
 
     names = sorted({n for s in ctx.input_specs for n in s.dynamic_axes.values()})
-    symbols = dict(zip(names, jax.export.symbolic_shape(", ".join(_symbol(n) for n in names)))) if names else {}
+    symbols = dict(zip(names, jax.export.symbolic_shape(", ".join(axis_symbol(n) for n in names)))) if names else {}
     return [jax.ShapeDtypeStruct(tuple(symbols[s.dynamic_axes[a]] if a in s.dynamic_axes else d
                                        for a, d in enumerate(s.shape)), s.dtype) for s in ctx.input_specs]
-
-
-def _symbol(name: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in name) or "dim"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from convcheck.converter import ConvertContext, Converter
+from convcheck.convert.exported_program_from_torch import axis_symbol
 from convcheck.convert.tflite_from_savedmodel import TfliteFromSavedModel
 from convcheck.requirements import JAX, TENSORFLOW
 from convcheck.types import Artifact, Format
@@ -54,9 +55,5 @@ class TfliteFromJax(Converter):
 
 def _polymorphic_shape(spec: Any) -> str:
     """jax2tf's shape string: a symbol per dynamic axis (one per axis name), sizes elsewhere."""
-    dims = [_symbol(spec.dynamic_axes[a]) if a in spec.dynamic_axes else str(d) for a, d in enumerate(spec.shape)]
+    dims = [axis_symbol(spec.dynamic_axes[a]) if a in spec.dynamic_axes else str(d) for a, d in enumerate(spec.shape)]
     return "(" + ", ".join(dims) + ")"
-
-
-def _symbol(name: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in name) or "dim"

@@ -94,12 +94,7 @@ class CoremlRuntime(Runtime):
         missing = unsupported_ops(program)
         if missing:
             raise NotImplementedError(f"the MIL executor has no kernel for op(s) {missing}")
-        outputs = []
-        for sample in feeds:
-            out = program.run({feature: np.asarray(sample[name], dtype=program.input_dtypes[feature])
-                               for name, feature in self.input_map.items()})
-            outputs.append({name: np.asarray(out[feature]) for name, feature in self.output_map.items()})
-        return self.MIL_EXECUTOR, outputs
+        return self.MIL_EXECUTOR, [self._call(program.run, program.input_dtypes, sample) for sample in feeds]
 
     def _bind_features(self, artifact: Artifact, inputs: list[str], outputs: list[str]) -> None:
         """The source's input/output names -> the package's features: the same names for a package
@@ -131,8 +126,11 @@ class CoremlRuntime(Runtime):
         self._predict = self.program.run
 
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
-        out = self._predict({feature: np.asarray(feeds[name], dtype=self.input_dtypes[feature])
-                             for name, feature in self.input_map.items()})
+        return self._call(self._predict, self.input_dtypes, feeds)
+
+    def _call(self, run: Any, dtypes: dict[str, Any], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`run` (predict, or the MIL executor) on the features the source's names map to, cast to `dtypes`."""
+        out = run({feature: np.asarray(feeds[name], dtype=dtypes[feature]) for name, feature in self.input_map.items()})
         return {name: np.asarray(out[feature]) for name, feature in self.output_map.items()}
 
     def deactivate_impl(self) -> None:

@@ -10,7 +10,7 @@ hit left by an earlier cell or run.
 
 from __future__ import annotations
 
-import os
+import contextlib
 import shutil
 import tempfile
 import time
@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from convcheck.convert.aoti_from_torch import cold_inductor_cache
 from convcheck.types import Artifact
 from convcheck.validate.runtimes.torch_eager import TorchRuntime
 
@@ -35,8 +36,9 @@ class InductorRuntime(TorchRuntime):
         super().activate_impl(artifact)
         torch._dynamo.reset()
         self._cache = tempfile.mkdtemp(prefix="convcheck-inductor-")
-        self._saved_cache = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = self._cache
+        # Until deactivation: compiles happen on calls (the first, and any new shape), not here.
+        self._cold = contextlib.ExitStack()
+        self._cold.enter_context(cold_inductor_cache(self._cache))
         self.model = torch.compile(self.model, backend="inductor")
         self.compile_s: float | None = None
 
@@ -50,10 +52,7 @@ class InductorRuntime(TorchRuntime):
 
     def deactivate_impl(self) -> None:
         self.model = None
-        if self._saved_cache is None:
-            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
-        else:
-            os.environ["TORCHINDUCTOR_CACHE_DIR"] = self._saved_cache
+        self._cold.close()
         shutil.rmtree(self._cache, ignore_errors=True)
 
     def describe(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from convcheck.environment import package_version
 from convcheck.requirements import IREE_COMPILER, IREE_RUNTIME
 from convcheck.runtime import Runtime
 from convcheck.types import Artifact, Format
@@ -50,8 +51,8 @@ class IreeRuntime(Runtime):
         self.function = self.context.modules[module.name]["main"]
         self.input_names = list(artifact.metadata.get("input_names") or [])
         self.output_names = list(artifact.metadata.get("output_names") or [])
-        self.versions = {"iree-base-compiler": _version("iree-base-compiler"),
-                         "iree-base-runtime": _version("iree-base-runtime")}
+        self.versions = {"iree-base-compiler": package_version("iree-base-compiler"),
+                         "iree-base-runtime": package_version("iree-base-runtime")}
 
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
         out = self.function(*[np.ascontiguousarray(feeds[n]) for n in self.input_names])
@@ -84,12 +85,3 @@ def _threads(threads: int | None) -> None:
 
         runtime.flags.parse_flags(f"--task_topology_max_group_count={threads}")
         _FLAGS_SET = True
-
-
-def _version(distribution: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return None
