@@ -55,8 +55,8 @@ kept, so the tuned library is never slower than the untuned one (up to timing no
 (one trace per kernel, keyed by the kernel's structural hash) live in
 `cache_dir/tvm-tuning/<sha256(model artifact, shapes, target, tvm version)>/records.json`: a
 second build with the same inputs and no more trials reuses them and skips the search. The first
-search in a process also pays 20-40 s for TVM to import its tensor-intrinsic library (TVMScript
-parsing, slower the more modules are loaded).
+search in a process also pays about 4 s for TVM to import its tensor-intrinsic library (TVMScript
+parsing; minutes before convcheck.convert.tvm_frames, the more modules loaded the slower).
 
 Measured through `TvmRuntime.infer` (ms, median), ONNX route:
 
@@ -78,6 +78,7 @@ import tvm
 
 from convcheck.convert.tvm_schedule import (CPU_PIPELINE, GPU_PIPELINE, _backend, _device, default_schedule,
                                             make_target, prepare)
+from convcheck.convert.tvm_frames import cheap_script_frames
 from convcheck.convert.tvm_tuning import RECORDS, _apply_records, tune, tuning_key
 from convcheck.converter import ConvertContext
 from convcheck.types import Artifact, Format
@@ -97,6 +98,7 @@ def compile_module(prepared: Any, target: Any, records: dict[str, Any] | None = 
     return tvm.compile(prepared, target=target, relax_pipeline=lower)
 
 
+@cheap_script_frames()  # TVMScript parsing on the way (tensor intrinsics) is minutes slower without
 def build_artifact(mod: Any, ctx: ConvertContext, source: Artifact, input_names: list[str],
                    frontend: str, output_names: list[str] | None = None) -> Artifact:
     """Compile `mod` (imported with static shapes) for ctx.target and write the TVM artifact."""
