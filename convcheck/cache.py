@@ -6,8 +6,12 @@ A cell's key covers everything its result depends on:
 - the route: every converter class (module and name) with its options, the runtime, the target;
 - the run settings that change figures: samples, threads, latency config, tolerance override,
   batches, tuning trials, reference choice;
-- the versions of every package the route touches (and numpy), and convcheck's own version.
-Editing a zoo block, upgrading onnxruntime or changing --samples therefore misses the cache;
+- the versions of every package the route touches (and numpy), and convcheck's own version;
+- the source of convcheck's code the cell runs: its converters', runtime's and reference runtime's
+  modules (with the convcheck modules they import) and the modules every verdict goes through
+  (`VERDICT_MODULES`). A version number does not change while a checkout is edited: a converter fixed
+  in place once kept serving the mismatches its broken predecessor had cached.
+Editing a zoo block or a converter, upgrading onnxruntime or changing --samples therefore misses the cache;
 re-running the same command hits it. Failures are cached like passes (a converter that fails today
 fails tomorrow); `--retry-failed` runs them again, `--no-cache` ignores the cache entirely.
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +40,11 @@ if TYPE_CHECKING:
 CACHE_FORMAT = 4
 #: Statuses that say something about this run's machine or limits, not about the route: never cached.
 NOT_CACHED = (Status.CRASHED, Status.TIMEOUT, Status.OOM, Status.UPSTREAM_FAILED, Status.INTERNAL_ERROR)
+
+
+#: convcheck modules every cell's verdict goes through, whatever its route.
+VERDICT_MODULES = ("convcheck.compare", "convcheck.tolerance", "convcheck.reference", "convcheck.pipeline",
+                   "convcheck.runtime", "convcheck.converter")
 
 
 #: RunSettings fields that cannot change a cell's figures or verdict (where files go). Every other
@@ -87,6 +97,8 @@ def cell_key(planned: "PlannedCell", settings: "RunSettings") -> str:
         "converters": [f"{c.__module__}:{c.__qualname__}:{c.options_class()!r}" for c in convs],  # type: ignore[attr-defined]
         "runtime": f"{runtime.__module__}:{runtime.__qualname__}",  # type: ignore[attr-defined]
         "reference_runtime": settings.reference_runtime(route.source),
+        "code": code_digest(tuple(sorted({*(c.__module__ for c in convs), runtime.__module__,
+                                          _module_of(settings.reference_runtime(route.source)), *VERDICT_MODULES}))),
         "target": target.id,
         "settings": run_settings,
         # A cell in a toolchain environment: the versions uv resolved there, and what it was asked for.
@@ -94,6 +106,38 @@ def cell_key(planned: "PlannedCell", settings: "RunSettings") -> str:
         "env": None if env is None else {"requirements": list(env.requirements), "packages": env.packages},
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _module_of(runtime_name: str | None) -> str:
+    from convcheck.registry import runtimes
+
+    return runtimes.get(runtime_name).__module__ if runtime_name else "convcheck.runtime"
+
+
+@lru_cache(maxsize=256)
+def code_digest(modules: tuple[str, ...]) -> str:
+    """sha256 of the source of `modules` and of every convcheck module they import, recursively. A module
+    without source on disk (a plugin registered in code) counts by name only."""
+    import importlib
+    import inspect
+    import re
+
+    seen: dict[str, str] = {}
+    pending = list(modules)
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        try:
+            seen[name] = inspect.getsource(importlib.import_module(name))
+        except (OSError, TypeError, ImportError):
+            seen[name] = ""
+            continue
+        pending += re.findall(r"^\s*(?:from|import) (convcheck(?:\.\w+)+)", seen[name], flags=re.M)
+    h = hashlib.sha256()
+    for name in sorted(seen):
+        h.update(name.encode() + b"\0" + seen[name].encode() + b"\0")
+    return h.hexdigest()
 
 
 def _env_version(env: Any, distribution: str) -> str | None:

@@ -145,3 +145,33 @@ def test_cli_recomputes_when_the_input_range_changes(table_file: Path, tmp_path:
     wider = run("0..1000")
     assert not wider.get("cached"), "the 0..5 verdict was served for 0..1000"
     assert wider["status"] != "pass"
+
+
+@pytest.mark.parametrize(("route", "module"), [("onnx/openvino", "convcheck.convert.openvino_from_onnx"),
+                                                ("onnx/ort", "convcheck.validate.runtimes.ort"),
+                                                ("onnx/ort", "convcheck.tolerance")])
+def test_editing_the_code_a_cell_runs_changes_the_key(table_file: Path, tmp_path: Path, monkeypatch,
+                                                      route: str, module: str) -> None:
+    """Regression: keras/stablehlo/iree's converter imported every weight as zero; fixed in place, the
+    matrix kept serving the cached mismatches, because the key held convcheck's version (unchanged while
+    a checkout is edited) and not the converter's code."""
+    import inspect
+
+    from convcheck.cache import code_digest
+
+    settings = RunSettings(workdir=tmp_path)
+    spec = _spec(table_file, ["ids:1x6:int64:0..5"])
+    code_digest.cache_clear()
+    before = _key(spec, settings, route)
+    real = inspect.getsource
+
+    def edited(obj):
+        text = real(obj)
+        return text + "\n# edited\n" if getattr(obj, "__name__", "") == module else text
+
+    monkeypatch.setattr(inspect, "getsource", edited)
+    code_digest.cache_clear()
+    try:
+        assert _key(spec, settings, route) != before
+    finally:
+        code_digest.cache_clear()
