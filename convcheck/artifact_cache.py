@@ -3,7 +3,9 @@
 A hop's key covers its input artifact's digest (for the first hop, the model's fingerprint: code,
 size, inputs; for later hops, the sha256 of the artifact the previous hop wrote), the converter class
 and its options, the target where the hop depends on it (a TensorRT engine for fp16), the model's
-declared inputs and outputs, the versions of the packages the hop uses, and convcheck's version. So
+declared inputs and outputs, the versions of the packages the hop uses, convcheck's version and the
+source of the converter's module (with the convcheck modules it imports: `cache.code_digest`; a
+converter fixed in place once kept handing out the artifact its broken predecessor wrote). So
 one ONNX export is reused by every later run that needs it — a new runtime added to the matrix
 converts nothing it already has.
 
@@ -36,11 +38,13 @@ def hop_key(upstream_digest: str | None, converter: type, options: Any, target_i
     """None when the input has no digest (nothing to key on): the hop is then not cached."""
     if not upstream_digest:
         return None
+    from convcheck.cache import code_digest
     from convcheck.environment import package_version
 
     material = {
         "format": CACHE_FORMAT, "convcheck": __version__, "upstream": upstream_digest,
         "converter": f"{converter.__module__}:{converter.__qualname__}", "options": repr(options),
+        "code": code_digest((converter.__module__,)),
         "target": target_id, "inputs": repr(inputs), "outputs": outputs,
         "versions": {r.distribution: package_version(r.distribution)
                      for r in getattr(converter, "requires", ())},

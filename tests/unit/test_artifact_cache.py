@@ -51,3 +51,26 @@ def test_a_half_written_entry_is_never_used(tmp_path):
     (onnx,) = [a for a in again["cells"][0]["artifacts"] if a["hop"] == "onnx"]
     assert not onnx.get("cached") and again["cells"][0]["status"] == "pass"
     json.dumps(again)
+
+
+def test_editing_a_converter_changes_its_hop_key(monkeypatch):
+    """Regression: keras/stablehlo/iree's converter imported every weight as zero; fixed in place, the
+    pipeline kept reusing the artifact the broken code had cached (the key held convcheck's version only)."""
+    import inspect
+
+    from convcheck.artifact_cache import hop_key
+    from convcheck.cache import code_digest
+    from convcheck.convert.openvino_from_onnx import OpenvinoFromOnnx
+
+    def key() -> str | None:
+        code_digest.cache_clear()
+        return hop_key("0" * 64, OpenvinoFromOnnx, None, None, [], ["y"])
+
+    before = key()
+    real = inspect.getsource
+    monkeypatch.setattr(inspect, "getsource", lambda obj: real(obj) + (
+        "\n# edited\n" if getattr(obj, "__name__", "") == OpenvinoFromOnnx.__module__ else ""))
+    try:
+        assert key() != before
+    finally:
+        code_digest.cache_clear()
