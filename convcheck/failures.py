@@ -86,6 +86,15 @@ RULES: tuple[Rule, ...] = (
     # MatMul, with inputs: ..."): where a converter appends what it printed, it is read here.
     Rule("tvm", r"Error converting operator (?P<op>\w+)", None, ("{first}",)),
     Rule("tvm", r"In (?:function )?relax\.op\.(?P<op>[\w.]+)\(", None, ("{first}",)),
+    # -- IREE (iree-compile on iree-turbine's torch dialect) -----------------------------------------------
+    # An aten op with no torch-to-linalg lowering stays a generic op: "failed to legalize operation
+    # 'torch.operator' that was explicitly marked illegal: %29:3 = "torch.operator"(...) <{name =
+    # "torch.aten.lstm.input"}>"; an op lowered only in part leaves its operands: "failed to legalize
+    # operation 'torch.constant.float': %31 = ..." (upsample_bilinear2d.vec's scale factors).
+    Rule("iree", r"failed to legalize operation 'torch\.operator' that was explicitly marked illegal:[^\n]{0,3000}?"
+                 r"name = \"torch\.(?P<op>[\w.]+)\"", UNSUPPORTED, ("iree-compile has no lowering for {op}",)),
+    Rule("iree", r"failed to legalize operation '(?P<op>torch\.[\w.]+)'", UNSUPPORTED,
+         ("iree-compile could not lower {op} (torch dialect)",)),
     # -- ONNX Runtime -----------------------------------------------------------------------------------
     # "[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for Add(1) node with name ''"
     Rule("ort", r"Could not find an implementation for (?P<op>\w+)", UNSUPPORTED, ("{line}",)),

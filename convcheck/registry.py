@@ -148,6 +148,9 @@ converters.register("aoti_from_torch", "convcheck.convert.aoti_from_torch:AotiFr
 converters.register("onnx_from_jax", "convcheck.convert.onnx_from_jax:OnnxFromJax")
 converters.register("stablehlo_from_jax", "convcheck.convert.stablehlo_from_jax:StablehloFromJax")
 converters.register("tflite_from_jax", "convcheck.convert.tflite_from_jax:TfliteFromJax")
+converters.register("stablehlo_from_keras", "convcheck.convert.stablehlo_from_tf:StablehloFromKeras")
+converters.register("stablehlo_from_savedmodel", "convcheck.convert.stablehlo_from_tf:StablehloFromSavedModel")
+converters.register("torch_mlir_from_torch", "convcheck.convert.torch_mlir_from_torch:TorchMlirFromTorch")
 converters.register("engine_from_onnx", "convcheck.convert.tensorrt_from_onnx:EngineFromOnnx")
 
 runtimes: Registry[type] = Registry("runtime", "convcheck.runtimes", "convcheck routes")
@@ -169,6 +172,7 @@ runtimes.register("inductor", "convcheck.validate.runtimes.inductor:InductorRunt
 runtimes.register("aoti", "convcheck.validate.runtimes.aoti:AotiRuntime")
 runtimes.register("jax", "convcheck.validate.runtimes.jax_eager:JaxRuntime")
 runtimes.register("iree", "convcheck.validate.runtimes.iree:IreeRuntime")
+runtimes.register("iree_torch", "convcheck.validate.runtimes.iree:IreeTorchRuntime")
 
 executors: Registry[type] = Registry("executor", "convcheck.executors", "convcheck matrix --help")
 executors.register("local", "convcheck.executors.local:LocalExecutor")

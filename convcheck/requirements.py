@@ -24,8 +24,10 @@ TENSORRT = Requirement("tensorrt", "tensorrt", "tensorrt",
 POLYGRAPHY = Requirement("polygraphy", "polygraphy", "tensorrt")
 JAX = Requirement("jax", "jax", "jax", also=("jaxlib", "flax"), import_check="flax.nnx")
 JAX2ONNX = Requirement("jax2onnx", "jax2onnx", "jax")
-IREE_COMPILER = Requirement("iree.compiler", "iree-base-compiler", "jax")
-IREE_RUNTIME = Requirement("iree.runtime", "iree-base-runtime", "jax")
+IREE_COMPILER = Requirement("iree.compiler", "iree-base-compiler", "iree")
+IREE_RUNTIME = Requirement("iree.runtime", "iree-base-runtime", "iree")
+IREE_TOOLS_TF = Requirement("iree.tools.tf", "iree-tools-tf", "iree")
+IREE_TURBINE = Requirement("iree.turbine", "iree-turbine", "iree")
 
 # Toolchain environments (convcheck.toolchains): packages that cannot, or should not, live in the main one.
 LITERT_TORCH_ENV = Toolchain(

@@ -78,11 +78,12 @@ class Format(str):
     PTE: ClassVar["Format"]  # an ExecuTorch program
     AOTI: ClassVar["Format"]  # an AOTInductor package (.pt2 of compiled kernels and weights)
     JAX: ClassVar["Format"]  # a JAX function (a Flax NNX module) built in code
-    STABLEHLO: ClassVar["Format"]  # a StableHLO MLIR module (jax.export)
+    STABLEHLO: ClassVar["Format"]  # a StableHLO MLIR module (jax.export, iree-import-tf)
+    TORCH_MLIR: ClassVar["Format"]  # an MLIR module in the torch dialect (iree-turbine), IREE's torch input
 
 
 for _builtin in ("torch", "keras", "savedmodel", "torchscript", "exported_program", "onnx", "tflite", "coreml",
-                 "openvino", "tvm", "tensorrt", "pte", "aoti", "jax", "stablehlo"):
+                 "openvino", "tvm", "tensorrt", "pte", "aoti", "jax", "stablehlo", "torch_mlir"):
     Format.register(_builtin)
 
 

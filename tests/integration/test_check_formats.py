@@ -111,10 +111,10 @@ def check(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict |
 @pytest.mark.slow
 @pytest.mark.parametrize("given, routes", [
     ("cnn.onnx", "onnx/ort,onnx/openvino"),
-    ("cnn.pt2", "torch/onnx/ort,torch/exported_program/tvm"),
+    ("cnn.pt2", "torch/onnx/ort,torch/exported_program/tvm,torch/turbine/iree"),
     ("cnn.pt --input input:1x3x64x64:float32", "torch/onnx_legacy/ort,torch/openvino"),
     ("cnn.keras", "keras/onnx/ort,keras/tflite"),
-    ("cnn_saved_model", "savedmodel/onnx/ort,savedmodel/tflite,savedmodel/openvino"),
+    ("cnn_saved_model", "savedmodel/onnx/ort,savedmodel/tflite,savedmodel/openvino,savedmodel/stablehlo/iree"),
     ("cnn.tflite", "tflite/tflite,tflite/onnx/ort"),
     ("cnn.tflite --source cnn.keras", "keras/given-tflite/tflite"),
     ("cnn.tflite --source cnn_saved_model", "savedmodel/given-tflite/tflite"),

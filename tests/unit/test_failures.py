@@ -19,6 +19,15 @@ from convcheck.errors import CellFailure
 from convcheck.failures import BANNERS, RULES, classify, first_line
 
 REAL: dict[str, str] = {
+    # iree-compile 3.13 on iree-turbine 3.9's torch dialect (torch/turbine/iree: lstm_classifier, unet_small).
+    "iree_torch_lstm": ("iree-compile: failed to legalize operation 'torch.operator' that was explicitly marked "
+                        'illegal: %29:3 = "torch.operator"(%16, %23, %28, %3, %9, %2, %10, %10, %3) <{name = '
+                        '"torch.aten.lstm.input"}> : (!torch.vtensor<[?,64,32],f32>, !torch.list<vtensor>, '
+                        "!torch.list<vtensor>, !torch.bool, !torch.int, !torch.float, !torch.bool, !torch.bool, "
+                        "!torch.bool) -> (!torch.vtensor<[?,64,32],f32>"),
+    "iree_torch_leftover_constant": ("iree-compile: failed to legalize operation 'torch.constant.float': %31 = "
+                                     '"torch.constant.float"() <{value = 2.000000e+00 : f64}> : () -> !torch.float '
+                                     "loc(unknown)"),
     # openvino._pyopenvino.OpConversionFailure
     'ov_conv_reducemean_dynamic_rank': (
         "Check 'false' failed at src/frontends/common_translators/src/unconverted_ops_report.cpp:151:\n"
@@ -368,6 +377,10 @@ CASES: dict[str, tuple[str, str, str, str | None, tuple[str, ...]]] = {
                         ("PyTorch convert function for op 'special_zeta' not implemented",)),
     "coreml_export_lstm": ("NotImplementedError", "convert:coreml", "unsupported", "lstm",
                            ("Unsupported fx node lstm",)),
+    "iree_torch_lstm": ("RuntimeError", "load", "unsupported", "aten.lstm.input",
+                        ("iree-compile has no lowering for aten.lstm.input",)),
+    "iree_torch_leftover_constant": ("RuntimeError", "load", "unsupported", "torch.constant.float",
+                                     ("iree-compile could not lower torch.constant.float",)),
     "coreml_value_error": ("ValueError", "convert:coreml", "convert_error", "linear",
                            ("Size of the last dimension of x, which is 5, does not match",)),
 }

@@ -1,14 +1,23 @@
-"""IREE on CPU for StableHLO modules (`jax/stablehlo/iree`): the module is compiled with
-`iree.compiler` for the `llvm-cpu` backend (this machine's CPU: `--iree-llvmcpu-target-cpu=host`) when
-the cell loads it, and run with `iree.runtime` on the `local-task` driver (IREE's multi-threaded CPU
-runtime). Compilation is the load stage (and `runtime_settings.compile_s`), never latency.
+"""IREE on CPU: an MLIR module is compiled with `iree.compiler` for the `llvm-cpu` backend (this
+machine's CPU: `--iree-llvmcpu-target-cpu=host`) when the cell loads it, and run with `iree.runtime` on
+the `local-task` driver (IREE's multi-threaded CPU runtime). Compilation is the load stage (and
+`runtime_settings.compile_s`), never latency.
 
-Inputs are passed positionally in the model's declared order, outputs come back in the module's
-order and are named by the declared output names.
+Two input dialects, one runtime each (a runtime executes one format):
+- `iree`: StableHLO (`jax/stablehlo/iree` from jax.export, `keras/stablehlo/iree` and
+  `savedmodel/stablehlo/iree` from iree-import-tf);
+- `iree_torch`: the torch dialect iree-turbine exports (`torch/turbine/iree`).
+
+Inputs are passed positionally in the model's declared order to the module's entry function (`main`,
+or the artifact's `function`: iree-import-tf names it after the SavedModel signature); outputs come
+back in the module's order and are named by the declared output names. A module compiled for static
+shapes (`static_shapes` in the artifact) refuses other shapes with an error that says so, not IREE's
+buffer-shape message.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -30,6 +39,8 @@ class IreeRuntime(Runtime):
     requires = (IREE_COMPILER, IREE_RUNTIME)
     summary = "IREE llvm-cpu (compiled at load) on the local-task runtime"
     TARGET_FLAGS = ("--iree-llvmcpu-target-cpu=host",)
+    #: `iree-compile --iree-input-type`: the dialect the module comes in.
+    INPUT_TYPE = "stablehlo"
 
     def activate_impl(self, artifact: Artifact) -> None:
         import iree.compiler as compiler
@@ -39,7 +50,7 @@ class IreeRuntime(Runtime):
         started = time.perf_counter()
         try:
             self.vmfb = compiler.compile_file(str(artifact.main_file), target_backends=["llvm-cpu"],
-                                              input_type="stablehlo", extra_args=list(self.TARGET_FLAGS))
+                                              input_type=self.INPUT_TYPE, extra_args=list(self.TARGET_FLAGS))
         except compiler.CompilerToolError as exc:
             # Its first line is only "Error invoking IREE compiler tool iree-compile"; the diagnostic says why.
             raise RuntimeError(f"iree-compile: {compile_diagnostic(str(exc))}") from exc
@@ -48,14 +59,19 @@ class IreeRuntime(Runtime):
         self.context = runtime.SystemContext(config=config)
         module = runtime.VmModule.copy_buffer(self.context.instance, self.vmfb)
         self.context.add_vm_module(module)
-        self.function = self.context.modules[module.name]["main"]
+        self.function = self.context.modules[module.name][artifact.metadata.get("function") or "main"]
         self.input_names = list(artifact.metadata.get("input_names") or [])
         self.output_names = list(artifact.metadata.get("output_names") or [])
+        self.static_shapes = {n: tuple(s) for n, s in (artifact.metadata.get("static_shapes") or {}).items()}
         self.versions = {"iree-base-compiler": package_version("iree-base-compiler"),
                          "iree-base-runtime": package_version("iree-base-runtime")}
 
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
-        out = self.function(*[np.ascontiguousarray(feeds[n]) for n in self.input_names])
+        for name, expected in self.static_shapes.items():
+            if feeds[name].shape != expected:
+                raise ValueError(f"input {name!r} has shape {feeds[name].shape}; this IREE module was compiled "
+                                 f"for the static shape {expected}")
+        out = self.function(*[np.ascontiguousarray(feeds[n]).reshape(feeds[n].shape) for n in self.input_names])
         outs = out if isinstance(out, (tuple, list)) else (out,)
         if len(outs) != len(self.output_names):
             raise RuntimeError(f"the module returned {len(outs)} outputs, the model declares {self.output_names}")
@@ -65,16 +81,31 @@ class IreeRuntime(Runtime):
         self.function = self.context = self.vmfb = None
 
     def describe(self) -> dict[str, Any]:
-        return {"threads": self.threads, "backend": "llvm-cpu", "driver": "local-task",
+        return {"threads": self.threads, "backend": "llvm-cpu", "driver": "local-task", "input_type": self.INPUT_TYPE,
                 "target_flags": list(self.TARGET_FLAGS), "compile_s": round(self.compile_s, 3), **self.versions}
 
 
+class IreeTorchRuntime(IreeRuntime):
+    """The same compiler and runtime for torch-dialect modules (iree-turbine's export)."""
+
+    format = Format.TORCH_MLIR
+    INPUT_TYPE = "torch"
+    summary = "IREE llvm-cpu (compiled at load, torch input dialect) on the local-task runtime"
+
+
 def compile_diagnostic(message: str) -> str:
-    """The first `error:` diagnostic of an iree-compile failure, without its location prefix."""
-    for line in message.splitlines():
+    """The first `error:` diagnostic of an iree-compile failure, without its location prefix; for a crash
+    (no diagnostic, a stack trace), the signal and the first compiler frame past LLVM's signal handlers."""
+    lines = message.splitlines()
+    for line in lines:
         if "error:" in line:
             return line.split("error:", 1)[1].strip()
-    return message.splitlines()[0] if message else "failed"
+    code = re.search(r"Error code: (-?\d+)", message)
+    if code and int(code.group(1)) < 0:
+        frames = [m.group(1) for m in (re.match(r"\s*#\d+ 0x[0-9a-f]+ (.+?)(?:\(| \S+:\d)", ln) for ln in lines) if m]
+        where = next((f for f in frames if not f.startswith(("llvm::sys", "SignalHandler", "/lib", "(/lib"))), "")
+        return f"the compiler crashed (signal {-int(code.group(1))})" + (f" in {where}" if where else "")
+    return lines[0] if lines else "failed"
 
 
 def _threads(threads: int | None) -> None:
