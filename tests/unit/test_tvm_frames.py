@@ -14,6 +14,8 @@ import types
 
 import pytest
 
+pytestmark = pytest.mark.framework
+
 tvm = pytest.importorskip("tvm")
 
 from convcheck.convert.tvm_frames import cheap_script_frames  # noqa: E402
