@@ -15,7 +15,6 @@ and stay dynamic in the compiled package.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import time
 from typing import Any, Iterator
@@ -35,22 +34,18 @@ class AotiFromTorch(Converter):
     def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
         import torch
 
-        from convcheck.convert.exported_program_from_torch import export_program
+        from convcheck.convert.exported_program_from_torch import export_timed, stdout_to_log
 
         out_dir = ctx.workdir / "aoti"
         out_dir.mkdir(parents=True, exist_ok=True)
         package = out_dir / "model.pt2"
         timings: dict[str, float] = {}
-        captured = io.StringIO()
-        with contextlib.redirect_stdout(captured):
-            started = time.perf_counter()
-            program, dynamic = export_program(source, ctx)
-            timings["export_s"] = round(time.perf_counter() - started, 3)
+        with stdout_to_log(ctx.log):
+            program, dynamic = export_timed(source, ctx, timings)
             started = time.perf_counter()
             with cold_inductor_cache(ctx.workdir / "inductor-cache"):
                 torch._inductor.aoti_compile_and_package(program, package_path=str(package))
             timings["compile_s"] = round(time.perf_counter() - started, 3)
-        ctx.log.extend(line for line in captured.getvalue().splitlines() if line.strip())
         return Artifact(
             format=Format.AOTI,
             path=out_dir,

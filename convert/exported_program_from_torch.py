@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Iterator
 from typing import Any
 
 from convcheck.converter import ConvertContext, Converter
@@ -89,3 +90,24 @@ def axis_symbol(name: str) -> str:
     """An axis name as an identifier (`batch size` -> `batch_size`): what torch.export Dims, jax.export
     symbolic shapes and jax2tf polymorphic shapes take."""
     return "".join(c if c.isalnum() else "_" for c in name) or "dim"
+
+
+def export_timed(source: Artifact, ctx: ConvertContext, timings: dict[str, float]) -> tuple[Any, bool]:
+    """export_program, its seconds recorded as `timings["export_s"]` (compile hops report stages apart)."""
+    import time
+
+    started = time.perf_counter()
+    program, dynamic = export_program(source, ctx)
+    timings["export_s"] = round(time.perf_counter() - started, 3)
+    return program, dynamic
+
+
+@contextlib.contextmanager
+def stdout_to_log(log: list[str]) -> Iterator[None]:
+    """What the block prints (Inductor's and iree-turbine's chatter) goes to the cell log, not the terminal."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            yield
+    finally:
+        log.extend(line for line in captured.getvalue().splitlines() if line.strip())

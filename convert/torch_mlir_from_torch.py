@@ -8,8 +8,6 @@ the cell loads it (the `iree_torch` runtime); dynamic axes stay dynamic.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import time
 
 from convcheck.converter import ConvertContext, Converter
@@ -28,22 +26,17 @@ class TorchMlirFromTorch(Converter):
     def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
         import iree.turbine.aot as aot
 
-        from convcheck.convert.exported_program_from_torch import export_program
+        from convcheck.convert.exported_program_from_torch import export_timed, stdout_to_log
 
         out_dir = ctx.workdir / "torch_mlir"
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "model.mlir"
         timings: dict[str, float] = {}
-        captured = io.StringIO()
-        with contextlib.redirect_stdout(captured):
+        with stdout_to_log(ctx.log):
+            program, dynamic = export_timed(source, ctx, timings)
             started = time.perf_counter()
-            program, dynamic = export_program(source, ctx)
-            timings["export_s"] = round(time.perf_counter() - started, 3)
-            started = time.perf_counter()
-            exported = aot.export(program)
-            exported.save_mlir(str(path))
+            aot.export(program).save_mlir(str(path))
             timings["import_s"] = round(time.perf_counter() - started, 3)
-        ctx.log.extend(line for line in captured.getvalue().splitlines() if line.strip())
         text = path.read_text()
         return Artifact(
             format=Format.TORCH_MLIR,
