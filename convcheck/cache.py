@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from convcheck.atomic import write_json_atomic
-from convcheck.types import Status, digest_paths
+from convcheck.types import Status, digest_paths, module_sources
 from convcheck.version import __version__
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ def cell_key(planned: "PlannedCell", settings: "RunSettings") -> str:
     runtime = runtimes.get(route.runtime)
     distributions = sorted(set(route.packages) | {"numpy"})
     env = planned.env
+    reference = settings.reference_runtime(route.source)
     run_settings = {f.name: _keyable(getattr(settings, f.name)) for f in fields(settings)
                     if f.name not in SETTINGS_NOT_KEYED}
     run_settings["hop_settings"] = {k: _keyable(v) for k, v in settings.hop_settings.items()
@@ -96,9 +97,9 @@ def cell_key(planned: "PlannedCell", settings: "RunSettings") -> str:
         "route": route.id,
         "converters": [f"{c.__module__}:{c.__qualname__}:{c.options_class()!r}" for c in convs],  # type: ignore[attr-defined]
         "runtime": f"{runtime.__module__}:{runtime.__qualname__}",  # type: ignore[attr-defined]
-        "reference_runtime": settings.reference_runtime(route.source),
-        "code": code_digest(tuple(sorted({*(c.__module__ for c in convs), runtime.__module__,
-                                          _module_of(settings.reference_runtime(route.source)), *VERDICT_MODULES}))),
+        "reference_runtime": reference,
+        "code": code_digest(tuple(sorted({*(c.__module__ for c in convs), runtime.__module__, _module_of(reference),
+                                          *VERDICT_MODULES}))),
         "target": target.id,
         "settings": run_settings,
         # A cell in a toolchain environment: the versions uv resolved there, and what it was asked for.
@@ -118,22 +119,7 @@ def _module_of(runtime_name: str | None) -> str:
 def code_digest(modules: tuple[str, ...]) -> str:
     """sha256 of the source of `modules` and of every convcheck module they import, recursively. A module
     without source on disk (a plugin registered in code) counts by name only."""
-    import importlib
-    import inspect
-    import re
-
-    seen: dict[str, str] = {}
-    pending = list(modules)
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        try:
-            seen[name] = inspect.getsource(importlib.import_module(name))
-        except (OSError, TypeError, ImportError):
-            seen[name] = ""
-            continue
-        pending += re.findall(r"^\s*(?:from|import) (convcheck(?:\.\w+)+)", seen[name], flags=re.M)
+    seen = module_sources(modules, r"^\s*(?:from|import) (convcheck(?:\.\w+)+)")
     h = hashlib.sha256()
     for name in sorted(seen):
         h.update(name.encode() + b"\0" + seen[name].encode() + b"\0")

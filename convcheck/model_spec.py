@@ -156,17 +156,9 @@ class ModelSpec:
 def _zoo_sources(module_name: str) -> str:
     """The builder's module and every zoo module it imports (shared blocks, init helpers), so that
     editing a shared block changes the fingerprint of every model built with it."""
-    import importlib
-    import re
+    from convcheck.types import module_sources
 
-    seen: dict[str, str] = {}
-    pending = [module_name]
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen[name] = inspect.getsource(importlib.import_module(name))
-        pending += re.findall(r"from (convcheck\.zoo\.\w+) import", seen[name])
+    seen = module_sources((module_name,), r"from (convcheck\.zoo\.\w+) import")
     return "".join(seen[n] for n in sorted(seen))
 
 

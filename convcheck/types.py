@@ -195,6 +195,30 @@ class Artifact:
         return self.path / entry if entry else self.path
 
 
+def module_sources(roots: tuple[str, ...], imports: str) -> dict[str, str]:
+    """The source of the modules `roots` and of every module they import, recursively, where `imports`
+    (a regex, searched per line, group 1: the module name) picks which imports to follow. A module
+    without source on disk (a plugin registered in code) counts as ''. For digests of code: the zoo's
+    model fingerprints, the cache keys' `code`."""
+    import importlib
+    import inspect
+    import re
+
+    seen: dict[str, str] = {}
+    pending = list(roots)
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        try:
+            seen[name] = inspect.getsource(importlib.import_module(name))
+        except (OSError, TypeError, ImportError):
+            seen[name] = ""
+            continue
+        pending += re.findall(imports, seen[name], flags=re.M)
+    return seen
+
+
 def digest_paths(paths: list[Path]) -> tuple[str, int]:
     """sha256 and total size of files and folders (a folder: relative names and contents, sorted)."""
     h = hashlib.sha256()
