@@ -47,6 +47,10 @@ VERDICT_MODULES = ("convcheck.compare", "convcheck.tolerance", "convcheck.refere
                    "convcheck.runtime", "convcheck.converter")
 
 
+#: What a cell with a load test also runs (its `load` figures come from there).
+LOAD_MODULES = ("convcheck.validate.loadgen",)
+
+
 #: RunSettings fields that cannot change a cell's figures or verdict (where files go). Every other
 #: field is in the key: a new setting is keyed by default, and tests/unit/test_cache_key.py fails
 #: when a field is neither keyed nor listed here.
@@ -99,7 +103,7 @@ def cell_key(planned: "PlannedCell", settings: "RunSettings") -> str:
         "runtime": f"{runtime.__module__}:{runtime.__qualname__}",  # type: ignore[attr-defined]
         "reference_runtime": reference,
         "code": code_digest(tuple(sorted({*(c.__module__ for c in convs), runtime.__module__, _module_of(reference),
-                                          *VERDICT_MODULES}))),
+                                          *VERDICT_MODULES, *(LOAD_MODULES if settings.load else ())}))),
         "target": target.id,
         "settings": run_settings,
         # A cell in a toolchain environment: the versions uv resolved there, and what it was asked for.

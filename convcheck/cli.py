@@ -488,6 +488,10 @@ from convcheck.cli_state import cache_app, envs_app  # noqa: E402 - sub-command 
 app.add_typer(cache_app, name="cache")
 app.add_typer(envs_app, name="envs")
 
+from convcheck.cli_load import load as _load_command  # noqa: E402 - `convcheck load`, in a module of its own
+
+app.command(name="load")(_load_command)
+
 
 def main() -> None:
     try:

@@ -24,7 +24,7 @@ def import_checks() -> dict[str, str]:
     """distribution -> the module to import to prove it works, from the hops' and runtimes' declared
     requirements (Requirement.import_check, else its module). A distribution that comes with another
     (keras beside tensorflow-cpu) is checked under its own module name where it has one."""
-    checks = {"numpy": "numpy", "ray": "ray"}
+    checks = {"numpy": "numpy", "ray": "ray", "mlcommons-loadgen": "mlperf_loadgen"}
     for req in known_requirements():
         checks.setdefault(req.distribution, req.import_check or req.module)
         for other in req.also:

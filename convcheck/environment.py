@@ -14,8 +14,8 @@ from typing import Any
 
 #: What the engine itself runs on, whatever the routes: shown by `doctor` before the routes' packages.
 ENGINE_PACKAGES: tuple[str, ...] = ("numpy",)
-#: Optional engine packages shown after them (the Ray executor, the CLI).
-ENGINE_EXTRAS: tuple[str, ...] = ("ray", "typer", "rich")
+#: Optional engine packages shown after them (the Ray executor, MLPerf LoadGen for `convcheck load`, the CLI).
+ENGINE_EXTRAS: tuple[str, ...] = ("ray", "mlcommons-loadgen", "typer", "rich")
 
 
 def known_requirements() -> list[Any]:

@@ -305,6 +305,9 @@ class CellRunner:
             self.on_stage(task, "benchmark")
             self._benchmark_batches(spec, route.source, runtime, cell)
             cell["memory_mb"].update(_memory_after(target))
+            if self.settings.load is not None:
+                self.on_stage(task, "loadgen")
+                self._serve(spec, route, target, runtime, ref, cell)
         finally:
             runtime.deactivate()
         if not cell["parity"]["ok"]:
@@ -424,6 +427,41 @@ class CellRunner:
                 entry["error"] = first_line(exc)
             found.append(entry)
         cell["batches"] = {"per_batch": found}
+
+    def _serve(self, spec: ModelSpec, route: Route, target: Target, runtime: Any, ref: Reference,
+               cell: dict[str, Any]) -> None:
+        """MLPerf LoadGen's scenarios over the cell's runtime (convcheck.validate.loadgen), on a cell that
+        passes: a load figure of a route whose outputs do not match would be a figure about nothing. A
+        load test that cannot run is recorded in `cell["load"]`; it never changes the cell's verdict."""
+        from convcheck.validate.loadgen import LoadgenMissing, serve
+
+        if not cell["parity"]["ok"] or ref.vacuous:
+            cell["load"] = {"skipped": "the cell does not pass: load is measured only where the outputs match"}
+            return
+        if runtime.no_latency:
+            cell["load"] = {"skipped": f"no latency on this host: {runtime.no_latency}"}
+            return
+        inputs = spec.inputs_for(route.source, self.settings.size)
+        fixed = [i.describe() for i in inputs if 0 not in i.dynamic_axes]
+        batchable = None if not fixed else f"the model's batch axis is not dynamic: {', '.join(fixed)}"
+        log_dir = self.settings.workdir / "load" / spec.name / f"{route.id.replace('/', '_')}-{target.device}-" \
+                                                               f"{target.precision}"
+        t0 = time.perf_counter()
+        try:
+            cell["load"] = serve(runtime, ref.feeds, self.settings.load, (cell.get("latency_ms") or {}).get("p50"),
+                                 batchable, lambda outputs: self._compare(spec, outputs, ref, cell), log_dir)
+            cell["load"]["logs"] = str(log_dir.relative_to(self.settings.workdir))  # beside results.json
+            ok = cell["load"]["error"] is None
+        except LoadgenMissing as exc:
+            cell["load"] = {"error": str(exc)}
+            ok = False
+        except Exception as exc:  # noqa: BLE001 - the load test failing is recorded; the cell's verdict stands
+            cell["load"] = {"error": f"the load test failed: {first_line(exc)}"}
+            ok = False
+        if not ok:
+            cell["warnings"].append(f"load: {cell['load']['error']}")
+        cell["stages"].append({"stage": "loadgen", "ok": ok, "seconds": time.perf_counter() - t0})
+        cell["timings_s"]["loadgen"] = time.perf_counter() - t0
 
     def _localize(self, spec: ModelSpec, route: Route, ref: Reference, cell: dict[str, Any]) -> None:
         """Where the error starts, on the worst sample, with the tolerance the cell was judged by."""

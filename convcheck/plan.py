@@ -16,6 +16,7 @@ from convcheck.registry import converters, did_you_mean, models
 from convcheck.routes import Route, sources
 from convcheck.types import Format, Target
 from convcheck.validate.latency import LatencyConfig
+from convcheck.validate.loadgen import LoadSettings
 
 
 @dataclass
@@ -42,6 +43,9 @@ class RunSettings:
     #: environment where it is that version. Not in the cell key as such: the environment's resolved
     #: versions are (convcheck.cache), so a cell the override does not touch keeps its cache entry.
     toolchains: tuple[str, ...] = ()
+    #: `convcheck load` (and an audit with --traffic and a budget): MLPerf LoadGen scenarios run on every
+    #: passing cell (convcheck.validate.loadgen); None: no load test.
+    load: LoadSettings | None = None
 
     def reference_runtime(self, source: Format) -> str:
         return self.references.get(source) or sources()[source]

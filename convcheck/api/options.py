@@ -146,6 +146,9 @@ class _PlanOptions(_Options):
     tvm_tune: int = 0
     #: `--toolchain PKG==VERSION`: routes touching PKG run with that version in an environment of its own.
     toolchains: tuple[str, ...] = ()
+    #: `convcheck load`: MLPerf LoadGen settings (convcheck.validate.loadgen.LoadSettings, as a dict) run on
+    #: every passing cell; None: no load test.
+    load: Optional[dict[str, Any]] = None
     out: Optional[Path] = None  # None: runs/<run id>/
 
     def __post_init__(self) -> None:
@@ -157,6 +160,13 @@ class _PlanOptions(_Options):
 
         self._set("toolchains", check_overrides(_words(self.toolchains) or ()))
         self._set("out", _path(self.out))
+        if self.load is not None:
+            from convcheck.validate.loadgen import LoadSettings
+
+            given = self.load.to_dict() if isinstance(self.load, LoadSettings) else self.load
+            if not isinstance(given, dict):
+                raise ConvcheckError(f"load: give LoadSettings or a dict of its fields, not {type(given).__name__}")
+            self._set("load", LoadSettings.from_dict(given).to_dict())
         _devices(self.devices, resolve=False), _precisions(self.precisions)  # usage errors before any work
         if (self.atol is None) != (self.rtol is None):
             raise ConvcheckError("--atol and --rtol go together: give both (e.g. --atol 1e-3 --rtol 1e-2)")
@@ -174,6 +184,12 @@ class _PlanOptions(_Options):
 
     def precision_list(self) -> list[str]:
         return _precisions(self.precisions)
+
+    def load_settings(self) -> Any:
+        """The LoadSettings to run on passing cells, or None."""
+        from convcheck.validate.loadgen import LoadSettings
+
+        return None if self.load is None else LoadSettings.from_dict(self.load)
 
     def tolerance(self) -> dict[str, float] | None:
         return None if self.atol is None else {"atol": self.atol, "rtol": self.rtol}  # type: ignore[dict-item]

@@ -157,11 +157,13 @@ def _from_params(command: str, params: dict[str, Any]) -> PlanOptions:
 
 def execute(options: PlanOptions, engine: EngineOptions | None = None, report: ReportOptions | None = None, *,
             resume: str | None = None, command: str | None = None, specs: list[Any] | None = None,
-            extra: dict[str, Any] | None = None, on_plan: Callable[[list[Any]], None] | None = None,
+            extra: dict[str, Any] | None = None, only: Optional[set[tuple[str, str, str, str]]] = None,
+            on_plan: Callable[[list[Any]], None] | None = None,
             on_cell_start: CellStart | None = None, on_cell_done: CellDone | None = None,
             on_env: Callable[[str], None] | None = None) -> RunResult:
     """What run_matrix() and check() do. `command` (default: the options' kind) and `extra` are
-    stored with the run beside the options; `specs`, when the caller already built them, are used."""
+    stored with the run beside the options; `specs`, when the caller already built them, are used; `only`
+    keeps the planned cells named (model, route, device, precision)."""
     from convcheck.cache import CellCache
     from convcheck.environment import physical_cores
     from convcheck.executors import Limits, make_executor
@@ -175,6 +177,10 @@ def execute(options: PlanOptions, engine: EngineOptions | None = None, report: R
     engine, report = engine or EngineOptions(), report or ReportOptions()
     command = command or options.kind
     cells = plan_cells(options, specs)
+    if only is not None:
+        cells = [c for c in cells if (c.spec.name, c.route.id, c.target.device, c.target.precision) in only]
+        if not cells:
+            raise ConvcheckError("nothing to run: none of the planned cells is among the ones asked for")
     with Store() as store:
         run_id = store.resolve(resume) if resume else new_run_id()
         out_dir = options.out or Path("runs") / run_id
@@ -193,7 +199,7 @@ def execute(options: PlanOptions, engine: EngineOptions | None = None, report: R
             latency=LatencyConfig(min_iters=options.bench_iters, min_seconds=options.bench_seconds),
             references=options.references(),
             hop_settings={"tvm_tune_trials": options.tvm_tune, "cache_dir": cache_dir()},
-            toolchains=options.toolchains,
+            toolchains=options.toolchains, load=options.load_settings(),
         )
         if on_plan is not None:
             on_plan(cells)
