@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -21,6 +20,7 @@ from convcheck.cli_options import (
     JOBS_OPT, TIMEOUT_OPT, MEMORY_OPT, NO_CACHE_OPT, RETRY_OPT, RESUME_OPT, BATCH_OPT, BENCH_SECONDS_OPT,
     BENCH_ITERS_OPT, TVM_TUNE_OPT, TOOLCHAIN_OPT, OUT_OPT, FAIL_ON_OPT, LOCKIN_WEIGHTS_OPT, MAX_ARTIFACT_OPT, DRY_RUN_OPT,
 )
+from convcheck.cli_run import _print_plan, _print_result, _run, console, err_console  # noqa: F401 - shared with cli_load
 from convcheck.errors import ConvcheckError
 from convcheck.version import __version__
 
@@ -34,8 +34,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-console = Console()
-err_console = Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -163,80 +161,6 @@ def _plan_options(ctx: typer.Context, cls: Any, params: dict[str, Any]) -> Any:
     return cls(**_fields(cls, params))
 
 
-class _Bar:
-    """The progress bar, drawn by the run API's callbacks from the moment the plan is known."""
-
-    def __init__(self) -> None:
-        self.progress: Any = None
-        self.failing = 0
-
-    def plan(self, cells: list) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[failing]} failing"), TimeElapsedColumn(),
-                                 console=err_console, transient=True)
-        self.progress.start()
-        self.task = self.progress.add_task("matrix", total=len(cells), failing=0)
-
-    def start(self, planned: Any) -> None:
-        self.progress.update(self.task, description=f"{planned.spec.name} × {planned.route.id}")
-
-    def env(self, line: str) -> None:
-        """A toolchain environment being made (convcheck.envs): its milestones above the bar, uv's
-        current step in the bar's description."""
-        milestone = line.startswith(("creating environment", "environment "))
-        if self.progress is None or milestone:
-            (self.progress.console if self.progress is not None else err_console).print(
-                line, highlight=False, markup=False, soft_wrap=True)
-        else:
-            self.progress.update(self.task, description=f"env: {line.strip()[:70]}")
-
-    def done(self, cell: dict) -> None:
-        from convcheck.types import Status
-
-        self.failing += Status(cell["status"]).is_failure
-        self.progress.update(self.task, advance=1, failing=self.failing)
-
-    def stop(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
-
-def _print_result(result: Any) -> None:
-    from convcheck.reports import terminal
-
-    out_dir, written = result.out_dir, result.reports
-    terminal.render(result.results, console, set(result.fail_on))
-    console.print(f"\nresults: {out_dir / 'results.json'}\nreports: {written['matrix.html']}, "
-                  f"{written['matrix.md']}, {written['junit.xml']}, {out_dir / 'models'}/")
-
-
-def _run(options: Any, engine: Any, report: Any, resume: Optional[str] = None, dry_run: bool = False,
-         **more: Any) -> Any:
-    """Plan (--dry-run: print the plan, exit 0), run through the API with a progress bar, print the table."""
-    from convcheck import api
-
-    if dry_run:
-        _print_plan(api.plan_cells(options, more.get("specs")))
-        raise typer.Exit(0)
-    bar = _Bar()
-    try:
-        result = api.execute(options, engine, report, resume=resume, on_plan=bar.plan, on_cell_start=bar.start,
-                             on_cell_done=bar.done, on_env=bar.env, **more)
-    except api.RunInterrupted as stop:
-        bar.stop()
-        err_console.print(f"interrupted: {stop.finished} of {stop.total} cells finished and are kept in "
-                          f"{stop.out_dir / 'results.json'} and the run store; finish the run with "
-                          f"`convcheck {stop.command} --resume {stop.run_id}`", highlight=False, soft_wrap=True)
-        raise typer.Exit(130) from None
-    finally:
-        bar.stop()
-    _print_result(result)
-    return result
-
-
 def _plan_and_run(ctx: typer.Context, command: str, params: dict[str, Any]) -> None:
     """`matrix` and `check`: their parameters into options, the run, the exit code."""
     from convcheck.api import CheckOptions, EngineOptions, MatrixOptions, ReportOptions
@@ -245,26 +169,6 @@ def _plan_and_run(ctx: typer.Context, command: str, params: dict[str, Any]) -> N
     engine, report = EngineOptions(**_fields(EngineOptions, params)), ReportOptions(**_fields(ReportOptions, params))
     result = _run(options, engine, report, params["resume"], params["dry_run"])
     raise typer.Exit(result.exit_code)
-
-
-def _print_plan(cells: list) -> None:  # noqa: ANN001
-    from convcheck.dag import build_dag, describe
-
-    dag = build_dag(cells)
-    counts = dag.counts()
-    console.print(f"{len(cells)} cells over {len({c.spec.name for c in cells})} models: "
-                  f"{counts['reference']} reference runs, {counts['convert']} conversions, "
-                  f"{counts['cell']} load/run/compare/benchmark tasks, then the lock-in score.")
-    shared = dag.shared()
-    if shared:
-        console.print(f"{len(shared)} tasks feed more than one cell, e.g.:")
-        for task in shared[:12]:
-            console.print(f"  {describe(task.id)} -> {len(task.cells)} cells", highlight=False, markup=False)
-    for index, planned in enumerate(cells):
-        t = planned.target
-        console.print(f"  {planned.spec.name} × {planned.route.id} [{t.device} {t.precision}]", highlight=False,
-                      markup=False)
-
 
 
 @app.command()
@@ -389,12 +293,15 @@ def audit(
                                "convcheck/reports/data/deploy_profiles.json)."),
     latency_budget_ms: Optional[float] = typer.Option(None, "--latency-budget-ms", min=0.0, help="Latency budget: a "
                                                       "route's p99 per call, at the batch it was measured with, must "
-                                                      "be within it to be recommended."),
+                                                      "be within it to be recommended; with --traffic, the p99 of "
+                                                      "LoadGen's Server scenario at that traffic."),
     price_per_hour: Optional[float] = typer.Option(None, "--price-per-hour", min=0.0, metavar="USD", help="What one "
                                                    "instance of the target costs per hour: turns throughput into "
                                                    "a cost per million inferences per route."),
     traffic: Optional[float] = typer.Option(None, "--traffic", min=0.0, metavar="PER_SECOND", help="Expected "
-                                            "inferences per second: instances needed and monthly cost per route."),
+                                            "inferences (rows) per second: instances needed and monthly cost per "
+                                            "route. With --latency-budget-ms, each passing route is served at this "
+                                            "traffic under MLPerf LoadGen (Server scenario) and its capacity measured."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: runs/<run id>/): audit.md, "
                                        "audit.html, audit.json beside the matrix reports."),
     size: str = typer.Option("full", help="Zoo model size: full (default) or tiny."),
@@ -409,6 +316,11 @@ def audit(
     memory_limit: Optional[float] = MEMORY_OPT,
     no_cache: bool = NO_CACHE_OPT,
     lockin_weights: Optional[Path] = LOCKIN_WEIGHTS_OPT,
+    load_duration: float = typer.Option(5.0, "--load-duration", metavar="SECONDS", help="With --latency-budget-ms and "
+                                        "--traffic (or --price-per-hour): LoadGen's minimum duration per Server run "
+                                        "(the run at the traffic and each capacity trial)."),
+    capacity_trials: int = typer.Option(6, "--capacity-trials", min=1, help="Server runs the capacity search may "
+                                        "take per route."),
 ) -> None:
     """Portability audit of one model for a deployment target: runs the routes that target means, then
     recommends a primary route and a fallback from the evidence (parity, latency against the budget,
@@ -418,7 +330,9 @@ def audit(
     from convcheck.api.audit import finish_audit, plan_audit
 
     plan = plan_audit(model, deploy, size=size, input_specs=input_ or (), input_data=inputs, out=out,
-                      samples=samples, threads=threads, bench_seconds=bench_seconds, bench_iters=bench_iters)
+                      samples=samples, threads=threads, bench_seconds=bench_seconds, bench_iters=bench_iters,
+                      latency_budget_ms=latency_budget_ms, traffic=traffic, price_per_hour=price_per_hour,
+                      load_duration_s=load_duration, capacity_trials=capacity_trials)
     engine = EngineOptions(jobs=jobs, timeout=timeout, memory_limit=memory_limit, no_cache=no_cache)
     result = _run(plan.options, engine, ReportOptions(fail_on="none", lockin_weights=lockin_weights),
                   specs=[plan.spec], command="audit", extra={"deploy": deploy})

@@ -62,7 +62,7 @@ def load(
     per cell), the reports and LoadGen's own logs (runs/<id>/load/). Exit status as `matrix`."""
     from convcheck.api import EngineOptions, ReportOptions
     from convcheck.api.load import plan_load
-    from convcheck.cli import _print_result, _run, console
+    from convcheck.cli_run import _run, console
     from convcheck.validate.loadgen import SCENARIOS, LoadSettings
 
     scenarios = tuple(SCENARIOS) if scenario.strip() == "all" else tuple(

@@ -77,6 +77,9 @@ def build_audit(document: dict[str, Any], model: str, profile: dict[str, Any], l
     unverified = [c for c in cands if not c["verified"]]
     eligible = [c for c in verified if c["eligible"]]
     primary, trail = decide(eligible, prof, rank_by, tie)
+    under_load = [c for c in verified if c["served"] and c["served"].get("server")]
+    if under_load:
+        trail = [_load_step(verified, budget, traffic)] + trail
     host_ok, host_note = _host_matches(document, prof)
     # A zoo model may come in several source formats; a route from another source needs another model
     # file, so the fallback and the what-ifs stay with the primary's source (the `source` trigger names
@@ -96,9 +99,15 @@ def build_audit(document: dict[str, Any], model: str, profile: dict[str, Any], l
         "run": _run_summary(document),
         "host": {"matches_target": host_ok, "note": host_note},
         "budget": {"latency_ms": budget,
-                   "basis": "p99 per call (p50 where p99 is missing), at the batch each route was measured with "
-                            "(rows per call shown per route); not per row, not end-to-end with network or "
-                            "pre-processing"},
+                   "basis": (f"under load: the p99 of MLPerf LoadGen's Server scenario at {traffic:g} inferences/s "
+                             "(queries arriving at random, each one call at the batch the route was measured with), "
+                             "judged by LoadGen's validity rules; a route one instance cannot carry that far is "
+                             "eligible at the instance count its measured capacity needs. Routes without load "
+                             "figures: p99 per call." if under_load else
+                             "p99 per call (p50 where p99 is missing), at the batch each route was measured with "
+                             "(rows per call shown per route); not per row, not end-to-end with network or "
+                             "pre-processing"),
+                   "under_load": bool(under_load)},
         "pricing": _pricing_summary(price, traffic, document),
         "lockin": _lockin_summary(document, cands),
         "rule": {"criteria": rank_by, "lockin_tie_points": tie, "text": rule_text(prof, rank_by, tie, budget)},
@@ -109,6 +118,20 @@ def build_audit(document: dict[str, Any], model: str, profile: dict[str, Any], l
         "notes": _notes(cands, document, src),
     }
     return json_safe(audit)
+
+
+def _load_step(verified: list[dict], budget: float | None, traffic: float | None) -> dict[str, Any]:
+    """The rule trail's first step when routes were served under LoadGen: which passed the Server scenario."""
+    passing = [c for c in verified if c["passes"]]
+    kept = [c["id"] for c in passing if c["eligible"]]
+    several = [c["id"] for c in passing if c["eligible"] and not c["served"]["server"]["valid"]] \
+        if all(c["served"] and c["served"].get("server") for c in passing if c["eligible"]) else []
+    note = (f"eligibility under load: LoadGen Server scenario at {readable(traffic)} inferences/s, p99 ≤ "
+            f"{readable(budget)} ms by LoadGen's validity rules")
+    if several:
+        note += f"; needing more than one instance (by their measured capacity): {', '.join(several)}"
+    return {"criterion": "eligibility", "kept": kept, "dropped": [c["id"] for c in passing if not c["eligible"]],
+            "note": note}
 
 
 def _recommend(primary: dict | None, trail: list[dict], ctx: dict, cands: list[dict]) -> dict[str, Any]:
@@ -201,11 +224,18 @@ def _pricing_summary(price: float | None, traffic: float | None, document: dict)
     if price is None and traffic is None:
         return None
     host = ((document.get("run") or {}).get("host") or {})
+    loaded = any(((c.get("load") or {}).get("capacity") or {}).get("qps") for c in document.get("cells") or []
+                 if isinstance(c, dict) and isinstance(c.get("load"), dict))
     return {"price_per_hour_usd": price, "traffic_per_s": traffic, "hours_per_month": HOURS_PER_MONTH,
+            "capacity_basis": ("LoadGen Server capacity: the highest QPS whose p99 LoadGen judged within the budget, "
+                               "per route where it was measured (else calls back to back)") if loaded else None,
             "assumption": (f"one process per instance at the measured thread count on this host's CPU "
-                           f"({host.get('cpu', 'unknown')}, {host.get('cores', '?')} cores), running calls back to "
-                           f"back at the measured batch (requests must be batched that way), 100% busy, no "
-                           f"queueing headroom; cost per million = price per hour / 3600 / inferences per second "
+                           f"({host.get('cpu', 'unknown')}, {host.get('cores', '?')} cores), "
+                           + ("serving at most its LoadGen Server capacity (random arrivals, p99 within the budget: "
+                              "the queueing headroom is measured, not assumed), where a route has one; otherwise "
+                              if loaded else "") +
+                           f"running calls back to back at the measured batch (requests must be batched that way), "
+                           f"100% busy, no queueing headroom; cost per million = price per hour / 3600 / inferences per second "
                            f"× 1e6; instances = ceil(traffic / inferences per second); a month = "
                            f"{HOURS_PER_MONTH:g} hours")}
 

@@ -16,7 +16,8 @@ from typing import Any
 from convcheck.errors import ConvcheckError
 from convcheck.reports.cell_view import lockin_of, verified_by
 from convcheck.reports.escaping import first_line
-from convcheck.reports.numbers import finite, readable
+from convcheck.reports.load_view import curve_points
+from convcheck.reports.numbers import finite, readable, rows_text
 from convcheck.reports.status_groups import NOT_HERE
 
 #: Could not run on this host: listed, never recommended (status_groups.NOT_HERE).
@@ -110,9 +111,17 @@ def _latency(cell: dict[str, Any], budget: float | None) -> dict[str, Any] | Non
     }
 
 
-def _throughput(cell: dict[str, Any], lat: dict[str, Any] | None, budget: float | None) -> dict[str, Any] | None:
-    """Inferences (rows) per second from one process: the best `--batch` sweep entry that keeps its
-    call within the budget where the sweep exists, else batch / p50 of the latency run."""
+def _throughput(cell: dict[str, Any], lat: dict[str, Any] | None, budget: float | None,
+                served: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Inferences (rows) per second from one process: the LoadGen capacity at the budget where it was
+    measured (queries arriving at random, p99 held to the budget), else the best `--batch` sweep entry that
+    keeps its call within the budget, else batch / p50 of the latency run (calls back to back)."""
+    cap = (served or {}).get("capacity")
+    if cap and cap["rows_per_s"]:
+        return {"per_s": cap["rows_per_s"], "batch": served["rows_per_query"],  # type: ignore[index]
+                "basis": f"LoadGen Server capacity: {readable(cap['qps'])} queries/s of "
+                         f"{rows_text(served['rows_per_query'])} with p99 ≤ {readable(served['budget_ms'])} ms",  # type: ignore[index]
+                "measured_under_load": True}
     best: dict[str, Any] | None = None
     for entry in ((cell.get("batches") or {}).get("per_batch") or []):
         if not isinstance(entry, dict) or entry.get("error"):
@@ -132,6 +141,43 @@ def _throughput(cell: dict[str, Any], lat: dict[str, Any] | None, budget: float 
                 "basis": f"batch {batch} / p50 {readable(lat['p50'])} ms" + ("" if lat["batch_recorded"]
                                                                        else " (batch not recorded: 1 assumed)")}
     return None
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    return a is not None and b is not None and abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1.0)
+
+
+def _served(cell: dict[str, Any], budget: float | None, traffic: float | None) -> dict[str, Any] | None:
+    """The cell's LoadGen evidence measured under this audit's own settings (a Server run at this traffic,
+    a capacity searched with this budget as its p99 bound), or None. A load run under another traffic or
+    bound is not this audit's evidence and is left out."""
+    load = cell.get("load") if isinstance(cell.get("load"), dict) else None
+    if not load or budget is None:
+        return None
+    rows = (load.get("sut") or {}).get("rows_per_sample")
+    rows = rows if isinstance(rows, int) and rows > 0 else 1
+    server = None
+    for run in load.get("runs") or []:
+        if isinstance(run, dict) and run.get("scenario") == "server" and traffic is not None \
+                and _close(finite(run.get("target_rows_per_s")), traffic) \
+                and _close(finite(run.get("latency_bound_ms")), budget):
+            server = {"target_qps": finite(run.get("target_qps")), "achieved_qps": finite(run.get("achieved_qps")),
+                      "p50": finite(run.get("p50")), "p99": finite(run.get("p99")), "valid": bool(run.get("valid")),
+                      "why": first_line(run.get("error") or run.get("invalid_reason") or "")}
+    cap = load.get("capacity") if isinstance(load.get("capacity"), dict) else None
+    capacity = None
+    if cap is not None and _close(finite(cap.get("latency_bound_ms")), budget):
+        qps = finite(cap.get("qps"))
+        capacity = {"qps": qps, "rows_per_s": None if qps is None else qps * rows, "trials": len(cap.get("trials") or []),
+                    "lowest_invalid_qps": finite(cap.get("lowest_invalid_qps")),
+                    "why_none": first_line(cap.get("why_none") or "")}
+    if server is None and capacity is None:
+        return None
+    points = curve_points(cell) if _close(finite((load.get("settings") or {}).get("latency_bound_ms")),
+                                                       budget) else []
+    return {"server": server, "capacity": capacity, "rows_per_query": rows, "budget_ms": budget, "curve": points,
+            "mlperf_duration": bool(load.get("mlperf_duration")),
+            "min_duration_s": finite((load.get("settings") or {}).get("duration_s"))}
 
 
 def _cost(tput: dict[str, Any] | None, price: float | None, traffic: float | None) -> dict[str, Any] | None:
@@ -203,7 +249,8 @@ def build_candidate(cell: dict[str, Any], document: dict[str, Any], budget: floa
                price: float | None, traffic: float | None) -> dict[str, Any]:
     status = str(cell.get("status"))
     lat = _latency(cell, budget)
-    tput = _throughput(cell, lat, budget)
+    served = _served(cell, budget, traffic)
+    tput = _throughput(cell, lat, budget, served)
     error = cell.get("error")
     cand = {
         "id": _cid(cell), "route": str(cell.get("route")), "source": str(cell.get("source") or
@@ -212,7 +259,8 @@ def build_candidate(cell: dict[str, Any], document: dict[str, Any], budget: floa
         "runtime": str(cell.get("runtime", "")), "device": str(cell.get("device", "cpu")),
         "precision": str(cell.get("precision", "fp32")), "size": cell.get("size"), "status": status,
         "verified": status not in UNVERIFIED, "passes": status == "pass",
-        "parity": _parity(cell), "latency": lat, "throughput": tput, "cost": _cost(tput, price, traffic),
+        "parity": _parity(cell), "latency": lat, "served": served, "throughput": tput,
+        "cost": _cost(tput, price, traffic),
         "memory": _memory(cell), "artifact_bytes": finite(cell.get("artifact_bytes")),
         "lockin": _lockin(cell, document),
         "warnings": [str(w) for w in (cell.get("warnings") or [])],
@@ -221,18 +269,51 @@ def build_candidate(cell: dict[str, Any], document: dict[str, Any], budget: floa
         "precheck_verdict": first_line((cell.get("precheck") or {}).get("verdict")),
         "verified_by": verified_by(cell),
     }
-    cand["eligible"], cand["ineligible_reason"] = _eligibility(cand, budget)
+    cand["eligible"], cand["ineligible_reason"] = _eligibility(cand, budget, traffic)
+    cand["eligibility_basis"] = _basis(cand, budget, traffic)
     if not cand["verified"]:
         cand["needs"] = _needs(cell)
     return cand
 
 
-def _eligibility(c: dict[str, Any], budget: float | None) -> tuple[bool, str]:
+def _basis(c: dict[str, Any], budget: float | None, traffic: float | None) -> str:
+    """What the budget was checked against for this candidate, in words."""
+    if budget is None:
+        return "no latency budget"
+    served = c["served"] or {}
+    server, cap = served.get("server"), served.get("capacity")
+    if server:
+        text = (f"LoadGen Server scenario at {readable(traffic)} inferences/s ({readable(server['target_qps'])} "
+                f"queries/s of {rows_text(served['rows_per_query'])}): p99 {readable(server['p99'])} ms, "
+                f"{'VALID' if server['valid'] else 'INVALID'}")
+        if not server["valid"] and cap and cap["qps"]:
+            text += (f"; capacity {readable(cap['qps'])} queries/s per instance with p99 ≤ {readable(budget)} ms, so "
+                     f"{c['cost']['instances'] if c['cost'] and c['cost'].get('instances') else '?'} instances")
+        return text
+    if traffic is not None and c["passes"] and c["verified"]:
+        why = "the load test did not run for this cell" if not c["served"] else "no Server run at this traffic"
+        return f"p99 per call (single caller; {why})"
+    return "p99 per call (single caller)"
+
+
+def _eligibility(c: dict[str, Any], budget: float | None, traffic: float | None = None) -> tuple[bool, str]:
     if not c["verified"]:
         return False, f"not run on this host ({c['status']})"
     if not c["passes"]:
         what = c["error"]["message"] if c["error"] else ""
         return False, f"{c['status']}" + (f": {what}" if what else "")
+    server = (c["served"] or {}).get("server")
+    if budget is not None and server is not None:
+        # Under load: the Server scenario at the traffic decides; an instance that cannot carry it all
+        # is still eligible when the measured capacity says how many instances can.
+        if server["valid"]:
+            return True, ""
+        cap = c["served"]["capacity"]
+        if cap and cap["qps"]:
+            return True, ""
+        return False, (f"over budget under load: LoadGen Server at {readable(traffic)} inferences/s has p99 "
+                       f"{readable(server['p99'])} ms (budget {readable(budget)} ms; {server['why'] or 'INVALID'})"
+                       + (f"; capacity search: {cap['why_none']}" if cap and cap["why_none"] else ""))
     if budget is not None:
         lat = c["latency"]
         if lat is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from convcheck.reports.escaping import esc, md_escape, md_table
+from convcheck.reports.html_charts import qps_chart
 from convcheck.reports.numbers import money, readable, score_text, share, si_bytes
 
 CAND_HEAD = ["route", "target", "status", "parity", "max_abs", "SNR dB", "p50 ms", "p99 ms", "rows/call",
@@ -116,6 +117,44 @@ def _stand_in_lines(audit: dict[str, Any], escape: Any) -> list[str]:
             "ML program's semantics only; no latency, and Apple's kernels were not run (a Mac runs them)"]
 
 
+LOAD_HEAD = ["route", "target", "Server at the traffic: QPS", "p50 ms", "p99 ms", "LoadGen", "capacity QPS",
+             "capacity inferences/s", "eligible"]
+
+
+def _load_rows(audit: dict) -> list[list[str]]:
+    """One row per candidate served under LoadGen: the Server run at the traffic and the capacity."""
+    rows = []
+    for c in audit["candidates"]:
+        served = c.get("served")
+        if not served:
+            continue
+        server, cap = served.get("server") or {}, served.get("capacity") or {}
+        verdict = "—" if not server else ("VALID" if server["valid"] else f"INVALID: {server.get('why') or '?'}")
+        rows.append([c["route"], f"{c['device']} {c['precision']}", readable(server.get("achieved_qps")),
+                     readable(server.get("p50")), readable(server.get("p99")), verdict, readable(cap.get("qps")),
+                     readable(cap.get("rows_per_s")), "yes" if c["eligible"] else "no"])
+    return rows
+
+
+def _load_lines(audit: dict) -> list[str]:
+    served = [c["served"] for c in audit["candidates"] if c.get("served")]
+    if not served:
+        return []
+    durations = sorted({s["min_duration_s"] for s in served if s.get("min_duration_s")})
+    mlperf = all(s.get("mlperf_duration") for s in served)
+    return [f"Each passing route was served under MLPerf LoadGen (Server scenario: queries arriving at random, each one "
+            f"call of {served[0]['rows_per_query']} row(s)), p99 held to the {readable(audit['budget']['latency_ms'])} "
+            "ms budget by LoadGen's own validity rules; capacity is the highest QPS LoadGen judged valid.",
+            f"Minimum duration per run: {', '.join(f'{d:g} s' for d in durations) or '—'}"
+            + ("" if mlperf else " — shorter than MLPerf Inference's 600 s: LoadGen's rules, not MLPerf-valid runs")]
+
+
+def _load_chart(audit: dict) -> str | None:
+    lines = [(c["id"], c["served"]["curve"]) for c in audit["candidates"] if c.get("served") and c["served"].get("curve")]
+    budget = audit["budget"]["latency_ms"]
+    return qps_chart(audit["model"], lines, [budget] if budget else [])
+
+
 def render_audit_md(audit: dict[str, Any]) -> str:
     """The audit as Markdown: every string from the document escaped."""
     prof, rec = audit["profile"], audit["recommendation"]
@@ -133,6 +172,9 @@ def render_audit_md(audit: dict[str, Any]) -> str:
     out += [f"- If {md_escape(t['condition'])}: {md_escape(t['effect'])}" for t in audit["triggers"]] or ["- nothing found"]
     out += ["", "## Candidates verified on this host", ""]
     out += _md_table(_cand_head(audit), _cand_rows(audit)) if audit["candidates"] else ["none"]
+    if _load_rows(audit):
+        out += ["", "## Under load (MLPerf LoadGen)", ""] + [md_escape(line) for line in _load_lines(audit)] + [""]
+        out += _md_table(LOAD_HEAD, _load_rows(audit))
     out += [f"- {line}" for line in _stand_in_lines(audit, md_escape)]
     failed = [c for c in audit["candidates"] if not c["passes"]]
     if failed:
@@ -176,7 +218,10 @@ def _md_lockin(cands: list[dict]) -> list[str]:
     return out
 
 
-CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
+CSS = """svg.chart{display:block;max-width:100%;height:auto}svg.chart text{font-size:11px;fill:#1f2328}
+svg.chart text.axis{fill:#59636e;font-size:10px}svg.chart text.lbl{font-family:monospace;font-size:10.5px}
+svg.chart .grid{stroke:#e5e8eb;stroke-width:1}
+body{font:14px/1.45 system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;
 vertical-align:top}th{background:#f3f3f3}.ok{color:#17702a}.bad{color:#b3261e}.muted{color:#777}
 .card{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;margin:.6em 0}.primary{border-color:#17702a}
@@ -229,6 +274,10 @@ def render_audit_html(audit: dict[str, Any]) -> str:
               "<h2>Candidates verified on this host</h2>",
               _html_table(_cand_head(audit), _cand_rows(audit)) if audit["candidates"] else
               "<p>none</p>"]
+    if _load_rows(audit):
+        chart = _load_chart(audit)
+        parts += ["<h2>Under load (MLPerf LoadGen)</h2>", _html_list(_load_lines(audit)),
+                  _html_table(LOAD_HEAD, _load_rows(audit))] + ([chart] if chart else [])
     stand_in = _stand_in_lines(audit, str)
     if stand_in:
         parts.append(_html_list(stand_in))

@@ -241,3 +241,62 @@ def lockin_chart(document: dict[str, Any], cells: list[Cell]) -> str | None:
                      for n in names)
     return (_svg(label_w + plot_w + right_w, height, "".join(body), "lock-in score per route, by factor")
             + f'<div class="legend">{legend}</div>')
+
+
+#: Line colours of the latency-vs-QPS chart (Okabe-Ito, then greys): one per route [target].
+_CURVE_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000", "#F0E442",
+                  "#999999", "#7f3b08")
+
+
+def load_curve_panel(model: str, cells: list[Cell]) -> str | None:
+    """One model's Server-scenario runs (MLPerf LoadGen) per route [target]; None when none ran under load."""
+    from convcheck.reports.load_view import curve_points
+
+    lines = [(label(c), curve_points(c)) for c in cells]
+    bounds = [finite(((c.get("load") or {}).get("settings") or {}).get("latency_bound_ms")) for c in cells]
+    return qps_chart(model, [(name, pts) for name, pts in lines if pts], [b for b in bounds if b])
+
+
+def qps_chart(model: str, lines: list[tuple[str, list[dict[str, Any]]]], bounds: list[float]) -> str | None:
+    """p99 against achieved QPS, one line per route [target], both axes log; filled marks are runs LoadGen
+    judged VALID, hollow ones INVALID; the dashed red line is the latency bound. `lines`: (label, points with
+    qps, p50, p99, valid). None without a point."""
+    if not lines:
+        return None
+    left, plot_w, plot_h, top, legend_w = 58, 360, 200, 8, 250
+    xs = LogScale([p["qps"] for _, pts in lines for p in pts], left, plot_w)
+    ys = LogScale([p["p99"] for _, pts in lines for p in pts] + bounds, 0, plot_h)
+    bottom = top + plot_h
+
+    def y_of(value: float) -> float:
+        return bottom - ys.x(value)
+
+    body = [_axis(xs, top, bottom, lambda e: f"{10.0 ** e:g}/s")]
+    for exp in ys.decades():
+        y = y_of(10.0 ** exp)
+        body.append(f'<line class="grid" x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}"/>'
+                    f'<text class="axis" x="{left - 4}" y="{y + 3:.1f}" text-anchor="end">{esc(_ms_tick(exp))}</text>')
+    for bound in sorted(set(bounds)):
+        y = y_of(bound)
+        body.append(f'<g><title>{esc(f"latency bound {fmt_ms(bound)}")}</title><line x1="{left}" x2="{left + plot_w}" '
+                    f'y1="{y:.1f}" y2="{y:.1f}" stroke="#cf222e" stroke-dasharray="5 3" stroke-width="1.2"/></g>')
+    for i, (name, pts) in enumerate(lines):
+        colour = _CURVE_COLOURS[i % len(_CURVE_COLOURS)]
+        coords = " ".join(f"{xs.x(p['qps']):.1f},{y_of(p['p99']):.1f}" for p in pts)
+        marks = []
+        for p in pts:
+            tip = (f"{model} × {name}: {p['qps']:.4g} QPS achieved, p99 {fmt_ms(p['p99'])}, p50 {fmt_ms(p['p50'])}, "
+                   f"LoadGen {'VALID' if p['valid'] else 'INVALID'}")
+            marks.append(f'<circle cx="{xs.x(p["qps"]):.1f}" cy="{y_of(p["p99"]):.1f}" r="3.2" '
+                         f'fill="{colour if p["valid"] else "#ffffff"}" stroke="{colour}" stroke-width="1.4">'
+                         f"<title>{esc(tip)}</title></circle>")
+        ly = top + 12 + i * 15
+        body.append(f'<g><polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="1.5"/>{"".join(marks)}'
+                    f'<line x1="{left + plot_w + 14}" x2="{left + plot_w + 30}" y1="{ly - 4}" y2="{ly - 4}" '
+                    f'stroke="{colour}" stroke-width="2"/><text class="lbl" x="{left + plot_w + 34}" y="{ly}">'
+                    f"{esc(clip(name, 36, rstrip=False))}</text></g>")
+    body.append(f'<text class="axis" x="{left + plot_w / 2:.0f}" y="{bottom + 26}" text-anchor="middle">achieved QPS '
+                "(queries/s, each one call at the cell's batch)</text>"
+                f'<text class="axis" x="4" y="{top + 2}" text-anchor="start">p99</text>')
+    height = max(bottom + 32, top + 16 + 15 * len(lines))
+    return _svg(left + plot_w + legend_w, height, "".join(body), f"p99 latency against QPS per route of {model}")

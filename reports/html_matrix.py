@@ -235,6 +235,25 @@ def _latency_section(cells: list[Cell], models: list[str]) -> str:
             f'<div class="charts" id="latency-panels">{"".join(panels)}</div>')
 
 
+def _load_section(cells: list[Cell], models: list[str]) -> str:
+    """Latency-vs-QPS curves (MLPerf LoadGen's Server runs), one panel per model; '' when nothing ran under load."""
+    from convcheck.reports.html_charts import load_curve_panel
+
+    panels = []
+    for m in models:
+        svg = load_curve_panel(m, [c for c in cells if c["model"] == m])
+        if svg is not None:
+            panels.append(f'<figure class="panel"><figcaption>{esc(m)}</figcaption>{svg}</figure>')
+    if not panels:
+        return ""
+    note = next((str((c.get("load") or {}).get("note")) for c in cells if (c.get("load") or {}).get("note")), "")
+    return ('<h2 id="load-sec">Under load (MLPerf LoadGen)</h2><p class="note">p99 latency against the QPS each '
+            "Server-scenario run achieved (the Server run and the capacity search's trials), log scales. Filled: "
+            "LoadGen judged the run VALID; hollow: INVALID (p99 over the bound, or too few queries to hold it). "
+            "Dashed red: the latency bound. Hover a mark for its figures; each model's page has every scenario."
+            + (f" {esc(note)}." if note else "") + f'</p><div class="charts">{"".join(panels)}</div>')
+
+
 def render_matrix_html(document: dict[str, Any]) -> str:
     """The run's page: header, matrix, failures, charts, environment. Links to `models/<page>.html`."""
     cells = [c for c in document.get("cells") or [] if isinstance(c, dict)]
@@ -259,6 +278,7 @@ def render_matrix_html(document: dict[str, Any]) -> str:
         f'<h2 id="failures-sec">Failures ({failures})</h2>', _failure_list(cells, models, rows, pages),
         _not_here_list(cells),
         '<h2 id="latency-sec">Latency per route</h2>', _latency_section(cells, models),
+        _load_section(cells, models),
         '<h2 id="parity-sec">Parity error per route</h2>',
         ('<p class="note">max |converted − reference| of each model (one mark per model; hover for its name), '
          'log scale. <span style="color:#2da44e">●</span> within tolerance, <span style="color:#cf222e">✘</span> '

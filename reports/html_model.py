@@ -8,10 +8,11 @@ from typing import Any
 
 from convcheck.reports.cell_view import HOP_FACTS, Cell, cross_check_text, label, lockin_of, no_latency_reason
 from convcheck.reports.escaping import clip, esc, first_line
-from convcheck.reports.html_charts import contributions, latency_panel
+from convcheck.reports.html_charts import contributions, latency_panel, load_curve_panel
 from convcheck.reports.html_parts import (LINE_LIMIT, badge, cell_anchor, chips, kv, page, reason_key, run_header,
                                           html_table, tolerance_text)
 from convcheck.reports.ladder import ladder
+from convcheck.reports.load_view import capacity_text, load_note, scenario_rows, sut_text
 from convcheck.reports.numbers import finite, fmt_bytes, fmt_g, fmt_mib, fmt_ms, fmt_pct, fmt_rate, fmt_s, fmt_value
 from convcheck.reports.route_packages import packages_or_all
 from convcheck.reports.status_groups import NOT_HERE, status_counts
@@ -101,6 +102,23 @@ def _latency_html(cell: Cell) -> str:
     pairs += [(f"{k.replace('_', ' ')} time", fmt_s(t.get(k))) for k in ("reference", "convert", "load",
                                                                          "first_inference") if k in t]
     return kv(pairs) if pairs else '<p class="muted">—</p>'
+
+
+def _load_html(model: str, cell: Cell) -> str:
+    """Every LoadGen scenario the cell ran, its capacity, the SUT, and its latency-vs-QPS curve."""
+    rows = scenario_rows(cell)
+    if not rows and not capacity_text(cell):
+        return f'<p class="muted">{esc(load_note(cell) or "—")}</p>'
+    load = cell.get("load") or {}
+    table = html_table(["scenario", "LoadGen", "throughput", "p50", "p90", "p99", "latency of", "log"],
+                       [[r["scenario"], r["verdict"], r["qps"], r["p50"], r["p90"], r["p99"], r["latency_of"] or "",
+                         f"{load.get('logs', '')}/{r['log']}" if r["log"] else ""] for r in rows], numeric=(3, 4, 5))
+    capacity = capacity_text(cell)
+    curve = load_curve_panel(model, [cell])
+    notes = [n for n in (f"capacity: {capacity}" if capacity else "", f"system under test: {sut_text(cell)}",
+                         str(load.get("note") or ""), f"load test failed: {load['error']}" if load.get("error") else "")
+             if n]
+    return table + "".join(f'<p class="small">{esc(n)}</p>' for n in notes) + (curve or "")
 
 
 def _memory_html(cell: Cell) -> str:
@@ -194,6 +212,8 @@ def _cell_section(document: dict[str, Any], cell: Cell) -> str:
         parts.append("<h4>Batches</h4>" + html_table(["batch", "p50", "rows/s", "error"], rows, numeric=(0, 1, 2)))
     elif batches.get("skipped"):
         parts.append(f"<h4>Batches</h4><p>skipped: {esc(batches['skipped'])}</p>")
+    if cell.get("load"):
+        parts.append(f"<h4>Under load (MLPerf LoadGen)</h4>{_load_html(str(cell.get('model')), cell)}")
     if cell.get("artifacts"):
         parts.append(f"<h4>Artifacts</h4>{_artifacts_html(cell)}")
     parts.append(f"<h4>Lock-in of the route</h4>{_lockin_table(lockin_of(document, cell))}")

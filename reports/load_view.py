@@ -8,7 +8,7 @@ from typing import Any
 from convcheck.reports.numbers import finite, fmt_ms, readable
 
 #: How each scenario's throughput reads.
-_QPS_WORD = {"single-stream": "queries/s", "multi-stream": "samples/s", "server": "samples/s", "offline": "samples/s"}
+_QPS_WORD = {"single-stream": "queries/s", "multi-stream": "samples/s", "server": "queries/s", "offline": "samples/s"}
 
 
 def load_of(cell: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def capacity_text(cell: dict[str, Any]) -> str:
         return f"none: {cap.get('why_none') or 'no valid Server run'} ({trials} Server runs)"
     upper = finite(cap.get("lowest_invalid_qps"))
     above = f"; invalid at {readable(upper)}" if upper is not None else "; no invalid QPS found above it"
-    return f"{readable(cap['qps'])} samples/s with p99 ≤ {bound} ms ({trials} Server runs{above})"
+    return f"{readable(cap['qps'])} queries/s with p99 ≤ {bound} ms ({trials} Server runs{above})"
 
 
 def load_note(cell: dict[str, Any]) -> str:

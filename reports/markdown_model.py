@@ -13,6 +13,7 @@ from typing import Any
 from convcheck.reports.cell_view import HOP_FACTS, cross_check_text, headline_or_status, label, lockin_of, no_latency_reason, target
 from convcheck.reports.escaping import md_escape, md_table
 from convcheck.reports.ladder import ladder_states
+from convcheck.reports.load_view import capacity_text, load_note, scenario_rows, sut_text
 from convcheck.reports.markdown_common import (CELL_LIMIT, LINE_LIMIT, MESSAGE_LIMIT, db, inline, ms, num, seconds,
                                                summary_line)
 from convcheck.reports.numbers import human_bytes, is_number, percent
@@ -80,6 +81,7 @@ def _cell_section(document: dict[str, Any], c: dict[str, Any], anchor: str,
             out += [f"Cross-check: {md_escape(cross_check_text(c), MESSAGE_LIMIT)}", ""]
         out += _localization_block(c.get("localization"))
         out += _latency_block(c)
+        out += _load_block(c)
         out += _memory_block(c.get("memory_mb"))
     else:
         # Nothing was measured: one line instead of three empty sections.
@@ -257,6 +259,28 @@ def _latency_block(c: dict[str, Any]) -> list[str]:
     out += _batches(c.get("batches"))
     out += _variants(c.get("variants"))
     return out if out[-1] == "" else out + [""]
+
+
+def _load_block(c: dict[str, Any]) -> list[str]:
+    """The cell's MLPerf LoadGen runs: one row per scenario, the capacity, how the SUT was built."""
+    if not c.get("load"):
+        return []
+    out = ["### Under load (MLPerf LoadGen)", ""]
+    rows = scenario_rows(c)
+    if rows:
+        out += md_table(["scenario", "LoadGen", "throughput", "p50", "p90", "p99", "latency of"],
+                        [[r["scenario"], md_escape(r["verdict"], MESSAGE_LIMIT), r["qps"], r["p50"], r["p90"], r["p99"],
+                          md_escape(r["latency_of"] or "")] for r in rows])
+        out.append("")
+    load = c["load"]
+    for line in (f"Capacity: {capacity_text(c)}." if capacity_text(c) else "",
+                 f"System under test: {sut_text(c)}." if sut_text(c) else "",
+                 f"LoadGen's summary and detail logs: {load.get('logs')}/" if load.get("logs") else "",
+                 str(load.get("note") or "") and f"{load['note']}.",
+                 "" if rows or capacity_text(c) else f"— ({load_note(c)})"):
+        if line:
+            out += [md_escape(line, MESSAGE_LIMIT), ""]
+    return out
 
 
 def _one_off_times(c: dict[str, Any]) -> list[str]:

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import math
 import queue
+import re
 import shutil
 import threading
 import time
@@ -45,6 +46,10 @@ MLPERF_MIN_DURATION_S = 600.0
 LOADGEN_DEFAULT_SERVER_LATENCY_MS = 100.0
 #: Reruns of a scenario LoadGen rejected for a mis-set expected latency/QPS.
 _RECALIBRATIONS = 2
+#: Server runs ask for at least this many queries: LoadGen's early stopping needs 459 queries, every one
+#: within the bound, before it holds a p99 at its confidence (measured: a 100-query run within the
+#: bound is INVALID, "would need to run at least 359 more queries"). At low QPS the run lasts longer.
+EARLY_STOPPING_P99_QUERIES = 459
 #: The capacity search stops early once the valid and invalid QPS are this close (relative).
 _CAPACITY_RESOLUTION = 0.05
 
@@ -57,6 +62,9 @@ class LoadSettings:
     #: Server scenario's target QPS; None: half the rate the runtime sustains back to back (Offline's
     #: measured throughput where Offline ran first, else workers x 1000 / p50).
     target_qps: float | None = None
+    #: The Server target as rows (inferences) per second instead, as `convcheck audit --traffic` counts them:
+    #: the target QPS is this over the rows one sample carries (the cell's batch).
+    target_rows_per_s: float | None = None
     #: Server latency bound (its p99 must stay within it) and, with `capacity_trials`, the capacity search's.
     latency_bound_ms: float | None = None
     #: LoadGen's minimum duration per run, seconds (MLPerf: 600).
@@ -83,7 +91,10 @@ class LoadSettings:
                     not math.isfinite(value) or value < low:
                 flag = {"duration_s": "duration"}.get(name, name).replace("_", "-")
                 raise ConvcheckError(f"--{flag} {value!r}: give a {'whole ' if whole else ''}number, {low:g} or more")
-        for name in ("target_qps", "latency_bound_ms"):
+        if self.target_qps is not None and self.target_rows_per_s is not None:
+            raise ConvcheckError("give the Server target as queries per second (--qps) or as inferences per second "
+                                 "(--traffic), not both")
+        for name in ("target_qps", "target_rows_per_s", "latency_bound_ms"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not math.isfinite(value) or value <= 0):
@@ -259,8 +270,13 @@ def summarize(log: dict[str, Any], scenario: str) -> dict[str, Any]:
         out["perf_constraints_ok"] = bool(log.get("result_perf_constraints_met"))
         out["scheduled_qps"] = log.get("result_scheduled_samples_per_sec")
         out["overlatency_queries"] = log.get("result_overlatency_query_count")
+    out["early_stopping_ok"] = log.get("early_stopping_met")
+    if log.get("early_stopping_met") is False:
+        out["early_stopping"] = " ".join(str(log.get("early_stopping_result") or "").replace("*", " ").split())
     if log.get("result_invalid_reason"):
         out["invalid_reason"] = str(log["result_invalid_reason"]).strip()
+    elif not out["valid"] and out.get("early_stopping"):
+        out["invalid_reason"] = f"early stopping: {out['early_stopping']}"
     if scenario == "offline":  # one query: its "percentiles" are the run's length, not a latency figure
         for name in ("p50", "p90", "p99", "p99_9", "mean", "max"):
             out[name] = None
@@ -278,7 +294,7 @@ def _test_settings(lg: Any, scenario: str, settings: LoadSettings, expect: dict[
     # A runtime far slower than expected must still end: LoadGen stops issuing here (and says which
     # minimum was then not met).
     ts.max_duration_ms = int(round(settings.duration_s * 1000 * 4 + 20_000))
-    ts.min_query_count = settings.min_query_count
+    ts.min_query_count = max(settings.min_query_count, int(expect.get("min_queries", 0)))
     ts.qsl_rng_seed = ts.sample_index_rng_seed = ts.schedule_rng_seed = settings.seed
     if scenario == "single-stream":
         ts.single_stream_expected_latency_ns = max(1000, int(expect["latency_ms"] * 1e6))
@@ -319,9 +335,17 @@ def _run_once(lg: Any, sut: Sut, qsl: Any, scenario: str, settings: LoadSettings
 
 def _recalibrated(scenario: str, result: dict[str, Any], expect: dict[str, float]) -> dict[str, float] | None:
     """LoadGen pre-generates queries from the expected latency/QPS; rejected for that alone, the run is
-    repeated with what it measured. None: nothing to recalibrate."""
+    repeated with what it measured. Rejected by early stopping alone (too few queries to hold the
+    percentile at LoadGen's confidence), it is repeated with the query count LoadGen asked for. None:
+    nothing to recalibrate (a latency constraint missed is a result, not a setting)."""
     reason = (result.get("invalid_reason") or "").lower()
-    if result["valid"] or result.get("error") or not ("expected" in reason):
+    if result["valid"] or result.get("error"):
+        return None
+    more = re.search(r"at least (\d+) more queries", result.get("early_stopping") or "")
+    if more and result.get("min_duration_ok") and result.get("min_queries_ok") and \
+            result.get("perf_constraints_ok", True) and result.get("queries"):
+        return {**expect, "min_queries": int(result["queries"]) + int(more.group(1))}
+    if "expected" not in reason:
         return None
     if scenario == "single-stream" and result.get("achieved_qps"):
         return {**expect, "latency_ms": 1000.0 / result["achieved_qps"] * 0.9}
@@ -409,36 +433,45 @@ def serve(runtime: Any, samples: list[dict[str, np.ndarray]], settings: LoadSett
     curve: list[dict[str, Any]] = []
     bound = settings.latency_bound_ms or LOADGEN_DEFAULT_SERVER_LATENCY_MS
     try:
+        def attempt(scenario: str, expect: dict[str, float], tag: str) -> dict[str, Any]:
+            """One scenario, rerun (at most _RECALIBRATIONS times) where LoadGen rejects it for a setting."""
+            attempts = []
+            for k in range(_RECALIBRATIONS + 1):
+                found = _run_once(lg, sut, qsl, scenario, settings, expect, log_dir / tag)
+                attempts.append({"expected": dict(expect), "valid": found["valid"],
+                                 "invalid_reason": found.get("invalid_reason")})
+                again = _recalibrated(scenario, found, expect) if k < _RECALIBRATIONS else None
+                if again is None:
+                    break
+                expect = again
+            found.update(log=tag, attempts=attempts)
+            return found
+
         def server(qps: float, tag: str) -> dict[str, Any]:
-            found = _run_once(lg, sut, qsl, "server", settings, {"target_qps": qps, "latency_bound_ms": bound},
-                              log_dir / tag)
-            found.update(target_qps=qps, latency_bound_ms=bound, log=tag)
+            found = attempt("server", {"target_qps": qps, "latency_bound_ms": bound,
+                                       "min_queries": EARLY_STOPPING_P99_QUERIES}, tag)
+            found.update(target_qps=qps, latency_bound_ms=bound)
             curve.append({k: found.get(k) for k in ("target_qps", "achieved_qps", "p50", "p90", "p99", "valid")})
             return found
 
         for scenario in [s for s in _EXECUTION_ORDER if s in settings.scenarios]:
             if scenario == "server":
-                target = settings.target_qps or round(_server_default(runs, rate), 3)
+                rows = sut_info["rows_per_sample"]
+                target = settings.target_qps or (settings.target_rows_per_s / rows if settings.target_rows_per_s
+                                                 else round(_server_default(runs, rate), 3))
                 runs[scenario] = server(target, "server")
-                runs[scenario]["target_from"] = ("--qps" if settings.target_qps else
-                                                 "half the back-to-back rate (Offline's, else workers x 1000 / p50)")
+                runs[scenario]["target_rows_per_s"] = settings.target_rows_per_s
+                runs[scenario]["target_from"] = (
+                    "--qps" if settings.target_qps else
+                    f"{settings.target_rows_per_s:g} inferences/s over {rows} row(s) per query"
+                    if settings.target_rows_per_s else
+                    "half the back-to-back rate (Offline's, else workers x 1000 / p50)")
                 continue
             expect = {"latency_ms": unloaded_p50_ms,
                       "query_latency_ms": settings.samples_per_query * per_sample_ms / settings.workers,
                       "qps": rate * 0.9}
-            attempts = []
-            for attempt in range(_RECALIBRATIONS + 1):
-                found = _run_once(lg, sut, qsl, scenario, settings, expect, log_dir / scenario)
-                attempts.append({"expected": dict(expect), "valid": found["valid"],
-                                 "invalid_reason": found.get("invalid_reason")})
-                again = _recalibrated(scenario, found, expect) if attempt < _RECALIBRATIONS else None
-                if again is None:
-                    break
-                expect = again
-            found["log"] = scenario
-            found["target_qps"] = None
-            found["attempts"] = attempts
-            runs[scenario] = found
+            runs[scenario] = attempt(scenario, expect, scenario)
+            runs[scenario]["target_qps"] = None
         capacity = _capacity(server, runs, rate, settings) if settings.searches_capacity else None
     finally:
         sut.close()

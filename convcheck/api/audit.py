@@ -48,8 +48,15 @@ class AuditResult:
 
 def plan_audit(model: str, deploy: str, *, size: str = "full", input_specs: Iterable[str] = (),
                input_data: PathLike | None = None, out: PathLike | None = None, samples: int = 4,
-               threads: int | None = None, bench_seconds: float = 1.0, bench_iters: int = 30) -> AuditPlan:
-    """The run an audit needs: `model` is a zoo model name or a model file as `check` takes it."""
+               threads: int | None = None, bench_seconds: float = 1.0, bench_iters: int = 30,
+               latency_budget_ms: float | None = None, traffic: float | None = None,
+               price_per_hour: float | None = None, load_duration_s: float = 5.0,
+               capacity_trials: int = 6) -> AuditPlan:
+    """The run an audit needs: `model` is a zoo model name or a model file as `check` takes it.
+
+    With a latency budget and traffic (or a price), every passing cell is also served under MLPerf
+    LoadGen: the Server scenario at the traffic, with p99 held to the budget, decides eligibility, and
+    the highest QPS that keeps p99 within the budget (the capacity search) gives instances and cost."""
     from fnmatch import fnmatch
 
     from convcheck.registry import models as zoo
@@ -76,8 +83,16 @@ def plan_audit(model: str, deploy: str, *, size: str = "full", input_specs: Iter
     if not candidates:
         raise ConvcheckError(f"no route of the {deploy} profile starts from {spec.name}'s formats "  # type: ignore[attr-defined]
                              f"({', '.join(f.value for f in spec.sources)})")  # type: ignore[attr-defined]
+    load = None
+    if latency_budget_ms is not None and (traffic or price_per_hour is not None):
+        from convcheck.validate.loadgen import LoadSettings
+
+        load = LoadSettings(scenarios=("server",) if traffic else (), target_rows_per_s=traffic or None,
+                            latency_bound_ms=latency_budget_ms, duration_s=load_duration_s,
+                            capacity_trials=capacity_trials).to_dict()
     options = cls(**what, routes=[r.id for r in candidates], devices=prof["devices"], precisions=prof["precisions"],
-                  out=out, samples=samples, threads=threads, bench_seconds=bench_seconds, bench_iters=bench_iters)
+                  out=out, samples=samples, threads=threads, bench_seconds=bench_seconds, bench_iters=bench_iters,
+                  load=load)
     return AuditPlan(options, spec, prof, deploy)
 
 
@@ -102,8 +117,9 @@ def audit(model: str, deploy: str, *, latency_budget_ms: float | None = None, pr
           on_cell_done: CellDone | None = None, **plan_options: Any) -> AuditResult:
     """Audit `model` (a zoo name or your file) for `deploy` (cpu-server, nvidia-gpu, apple, mobile,
     edge-cpu): run its routes, then recommend. `plan_options` are plan_audit's (size, input_specs,
-    input_data, out, samples, threads, bench_seconds, bench_iters)."""
-    plan = plan_audit(model, deploy, **plan_options)
+    input_data, out, samples, threads, bench_seconds, bench_iters, load_duration_s, capacity_trials)."""
+    plan = plan_audit(model, deploy, latency_budget_ms=latency_budget_ms, traffic=traffic,
+                      price_per_hour=price_per_hour, **plan_options)
     run = execute(plan.options, engine, ReportOptions(fail_on="none", lockin_weights=lockin_weights),
                   command="audit", specs=[plan.spec], extra={"deploy": deploy}, on_plan=on_plan,
                   on_cell_start=on_cell_start, on_cell_done=on_cell_done)
