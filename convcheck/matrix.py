@@ -116,7 +116,8 @@ def with_envs(cells: list[PlannedCell], settings: RunSettings, on_env: Callable[
     from convcheck.toolchains import env_for
 
     by_route = {p.route.id: p.route for p in cells}  # a route's environment is the same for all its cells
-    route_specs = {rid: env_for(route, settings.toolchains) for rid, route in by_route.items()}
+    route_specs = {rid: env_for(route, settings.toolchains, load=settings.load is not None)
+                   for rid, route in by_route.items()}
     specs = {i: route_specs[p.route.id] for i, p in enumerate(cells)}
     if not any(specs.values()):
         return cells, {}

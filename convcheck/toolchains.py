@@ -131,11 +131,12 @@ def _check_torch(version: str) -> None:
         "other torch releases would pull a multi-GB CUDA build from PyPI")
 
 
-def env_for(route: "Route", overrides: tuple[str, ...] = ()) -> EnvSpec | None:
+def env_for(route: "Route", overrides: tuple[str, ...] = (), load: bool = False) -> EnvSpec | None:
     """The environment a route's cells run in, or None for the main environment.
 
     A route gets one when a hop or its runtime declares a Toolchain, or when an override names a
-    package it touches. Every other package the route touches is pinned to this install's version."""
+    package it touches. Every other package the route touches is pinned to this install's version.
+    `load`: the cells also run MLPerf LoadGen (`convcheck load`), so the environment has it too."""
     from convcheck.environment import package_version
 
     declared = route.toolchains
@@ -161,9 +162,10 @@ def env_for(route: "Route", overrides: tuple[str, ...] = ()) -> EnvSpec | None:
                 wanted[key], relaxed[key] = f"{key}=={version}", key
             elif i == 0:  # the primary distribution, not installed here: the environment takes any version
                 wanted[key] = relaxed[key] = key
-    version = package_version("numpy")
-    if version and "numpy" not in named:
-        wanted["numpy"], relaxed["numpy"] = f"numpy=={version}", "numpy"
+    for engine_package in ("numpy", *(("mlcommons-loadgen",) if load else ())):
+        version = package_version(engine_package)
+        if version and engine_package not in named:
+            wanted[engine_package], relaxed[engine_package] = f"{engine_package}=={version}", engine_package
     imports = tuple(dict.fromkeys(req.import_check or req.module for req in route.all_requirements))
     name = "+".join([*(t.name for t in declared), *applied])
     return EnvSpec(name, tuple(sorted(wanted.values())), imports, applied, tuple(t.name for t in declared),

@@ -261,6 +261,10 @@ def _notes(cands: list[dict], document: dict, primary_source: str | None) -> lis
         notes.append("memory: process_peak is the worker process's peak so far, an upper bound while cells share "
                      "a process; 'Δ load+run' is resident memory after the run minus before loading, the route's "
                      "own share")
+    if any(c.get("served") and c["served"].get("server") for c in cands):
+        notes.append("under load, LoadGen's Server run at the traffic decides eligibility; the what-if triggers "
+                     "about the budget are worked out from each route's p99 per call (one caller, no queue), so "
+                     "read them as lower bounds on the budget a route needs")
     if any(c["latency"] and c["latency"]["noisy"] for c in cands):
         notes.append("some latency figures are noisy (cv over 10%): the rule treats p50 gaps under max(10%, "
                      "cv) as ties, and so should a reader")

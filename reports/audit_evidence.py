@@ -171,6 +171,11 @@ def _served(cell: dict[str, Any], budget: float | None, traffic: float | None) -
         capacity = {"qps": qps, "rows_per_s": None if qps is None else qps * rows, "trials": len(cap.get("trials") or []),
                     "lowest_invalid_qps": finite(cap.get("lowest_invalid_qps")),
                     "why_none": first_line(cap.get("why_none") or "")}
+    if server is not None and server["valid"] and server["target_qps"] and capacity is not None and \
+            (capacity["qps"] is None or capacity["qps"] < server["target_qps"]):
+        # The search's answer is a lower bound; a VALID run at the traffic proves at least that much.
+        capacity.update(qps=server["target_qps"], rows_per_s=server["target_qps"] * rows,
+                        from_server_run=True)
     if server is None and capacity is None:
         return None
     points = curve_points(cell) if _close(finite((load.get("settings") or {}).get("latency_bound_ms")),

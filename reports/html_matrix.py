@@ -13,7 +13,7 @@ from typing import Any
 from convcheck.reports.cell_view import Cell, by_row, grid, label, lockin_of
 from convcheck.reports.escaping import esc, first_line
 from convcheck.reports.html_assets import MATRIX_JS
-from convcheck.reports.html_charts import latency_panel, lockin_chart, parity_chart
+from convcheck.reports.html_charts import latency_panel, lockin_chart, parity_chart, load_curve_panel
 from convcheck.reports.html_parts import (LINE_LIMIT, badge, cell_anchor, chips, figure, kv, legend, model_page_name,
                                           page, reason_key, run_header, sort_value, html_table, tolerance_text)
 from convcheck.reports.numbers import (finite, fmt_bytes, fmt_db, fmt_g, fmt_mib, fmt_ms, fmt_value, plural)
@@ -237,8 +237,6 @@ def _latency_section(cells: list[Cell], models: list[str]) -> str:
 
 def _load_section(cells: list[Cell], models: list[str]) -> str:
     """Latency-vs-QPS curves (MLPerf LoadGen's Server runs), one panel per model; '' when nothing ran under load."""
-    from convcheck.reports.html_charts import load_curve_panel
-
     panels = []
     for m in models:
         svg = load_curve_panel(m, [c for c in cells if c["model"] == m])
@@ -265,10 +263,12 @@ def render_matrix_html(document: dict[str, Any]) -> str:
     parity = parity_chart(by_row(cells))
     lockin = lockin_chart(document, cells)
     failures = sum(counts[s] for s in counts if group(s) == "failure")
+    load = _load_section(cells, models)
     body = [
         run_header(document, f"convcheck matrix — run {run_id}"),
         '<nav class="toc"><a href="#matrix-sec">Matrix</a><a href="#failures-sec">Failures</a>'
-        '<a href="#latency-sec">Latency</a><a href="#parity-sec">Parity</a><a href="#lockin-sec">Lock-in</a>'
+        '<a href="#latency-sec">Latency</a>' + ('<a href="#load-sec">Under load</a>' if load else "") +
+        '<a href="#parity-sec">Parity</a><a href="#lockin-sec">Lock-in</a>'
         '<a href="#models-sec">Models</a><a href="#env-sec">Environment</a></nav>',
         f"<p><b>{plural(len(cells), 'cell')}</b>: {plural(len(models), 'model')} × {len(rows)} routes [targets]; "
         f"<b>{counts['pass']}</b> passed, <b>{failures}</b> failed, "
@@ -278,7 +278,7 @@ def render_matrix_html(document: dict[str, Any]) -> str:
         f'<h2 id="failures-sec">Failures ({failures})</h2>', _failure_list(cells, models, rows, pages),
         _not_here_list(cells),
         '<h2 id="latency-sec">Latency per route</h2>', _latency_section(cells, models),
-        _load_section(cells, models),
+        load,
         '<h2 id="parity-sec">Parity error per route</h2>',
         ('<p class="note">max |converted − reference| of each model (one mark per model; hover for its name), '
          'log scale. <span style="color:#2da44e">●</span> within tolerance, <span style="color:#cf222e">✘</span> '

@@ -291,10 +291,14 @@ def _test_settings(lg: Any, scenario: str, settings: LoadSettings, expect: dict[
     ts.scenario = getattr(lg.TestScenario, SCENARIOS[scenario])
     ts.mode = lg.TestMode.PerformanceOnly
     ts.min_duration_ms = int(round(settings.duration_s * 1000))
-    # A runtime far slower than expected must still end: LoadGen stops issuing here (and says which
-    # minimum was then not met).
-    ts.max_duration_ms = int(round(settings.duration_s * 1000 * 4 + 20_000))
     ts.min_query_count = max(settings.min_query_count, int(expect.get("min_queries", 0)))
+    # A runtime far slower than expected must still end: LoadGen stops issuing here (and says which
+    # minimum was then not met). The minimum query count at the expected pace may need longer than the
+    # minimum duration (459 Server queries at 15 QPS: 30 s), and gets twice that.
+    per_query_s = {"single-stream": expect.get("latency_ms", 0.0) / 1000.0,
+                   "multi-stream": expect.get("query_latency_ms", 0.0) / 1000.0,
+                   "server": 1.0 / expect["target_qps"] if expect.get("target_qps") else 0.0}.get(scenario, 0.0)
+    ts.max_duration_ms = int(round((max(settings.duration_s * 4, 2 * ts.min_query_count * per_query_s) + 20) * 1000))
     ts.qsl_rng_seed = ts.sample_index_rng_seed = ts.schedule_rng_seed = settings.seed
     if scenario == "single-stream":
         ts.single_stream_expected_latency_ns = max(1000, int(expect["latency_ms"] * 1e6))

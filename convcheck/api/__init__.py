@@ -17,11 +17,12 @@ Importing this module imports no ML framework (tests/unit/test_api.py).
 """
 
 from convcheck.api.audit import AuditPlan, AuditResult, audit, finish_audit, plan_audit
+from convcheck.api.load import LoadPlan, load, plan_load
 from convcheck.api.options import (OPTIONS_VERSION, CheckOptions, EngineOptions, MatrixOptions, PlanOptions,
                                    ReportOptions)
 from convcheck.api.run import (CLI_FIELDS, RunInterrupted, RunResult, check, execute, load_document, options_for_resume,
                                plan_cells, render_run, resume, run_matrix, stored_options)
 
-__all__ = ["AuditPlan", "AuditResult", "audit", "finish_audit", "plan_audit", "CLI_FIELDS", "OPTIONS_VERSION", "CheckOptions", "EngineOptions", "MatrixOptions", "PlanOptions", "ReportOptions",
+__all__ = ["AuditPlan", "AuditResult", "audit", "finish_audit", "plan_audit", "LoadPlan", "load", "plan_load", "CLI_FIELDS", "OPTIONS_VERSION", "CheckOptions", "EngineOptions", "MatrixOptions", "PlanOptions", "ReportOptions",
            "RunInterrupted", "RunResult", "check", "execute", "load_document", "options_for_resume", "plan_cells",
            "render_run", "resume", "run_matrix", "stored_options"]

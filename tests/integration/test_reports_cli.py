@@ -95,10 +95,13 @@ def test_dry_run_prints_the_plan_and_its_shared_tasks(tmp_path):
 @pytest.mark.slow
 @pytest.mark.framework
 def test_audit_recommends_what_its_own_evidence_supports(tmp_path):
+    """With a budget and traffic every passing route is served under MLPerf LoadGen: the Server scenario at
+    the traffic decides eligibility, the measured capacity the cost. 32,000 inferences/s of mlp_tabular's
+    32-row calls is 1,000 queries/s, which LoadGen serves in a fraction of a second."""
     out = tmp_path / "audit"
     done = run_cli("audit", "mlp_tabular", "--deploy", "cpu-server", "--latency-budget-ms", "50", "--size", "tiny",
-                   "--price-per-hour", "0.10", "--samples", "2", "--bench-seconds", "0.05", "--bench-iters", "3",
-                   "--out", str(out))
+                   "--price-per-hour", "0.10", "--traffic", "32000", "--load-duration", "0.2", "--capacity-trials",
+                   "2", "--samples", "2", "--bench-seconds", "0.05", "--bench-iters", "3", "--out", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     for name in ("audit.md", "audit.html", "audit.json", "matrix.html"):
         assert (out / name).is_file()
@@ -116,6 +119,20 @@ def test_audit_recommends_what_its_own_evidence_supports(tmp_path):
     assert fallback and by_id[fallback["id"]]["runtime"] != chosen["runtime"]
     assert chosen["cost"] and chosen["cost"]["per_million_usd"] > 0
     assert "Primary" in (out / "audit.md").read_text()
+    # Under load: the rule trail starts from LoadGen's Server scenario at the traffic.
+    assert audit["budget"]["under_load"] and "Server scenario at 32000 inferences/s" in audit["budget"]["basis"]
+    first = audit["recommendation"]["trail"][0]
+    assert first["criterion"] == "eligibility" and "LoadGen Server scenario" in first["note"]
+    served = chosen["served"]
+    assert served["server"]["target_qps"] == pytest.approx(1000.0) and served["rows_per_query"] == 32
+    assert served["server"]["valid"] or served["capacity"]["qps"]
+    assert "LoadGen Server scenario at 32,000 inferences/s" in chosen["eligibility_basis"]
+    # Cost per million from the measured capacity, not from calls back to back.
+    assert chosen["throughput"]["measured_under_load"]
+    assert chosen["throughput"]["per_s"] == pytest.approx(served["capacity"]["qps"] * 32)
+    assert chosen["cost"]["per_million_usd"] == pytest.approx(0.10 / 3600 / chosen["throughput"]["per_s"] * 1e6)
+    assert "Under load (MLPerf LoadGen)" in (out / "audit.md").read_text()
+    assert "p99 latency against QPS" in (out / "audit.html").read_text()
 
 
 def test_audit_refuses_an_unknown_target(tmp_path):

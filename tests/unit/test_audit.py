@@ -313,3 +313,64 @@ def test_audit_markdown_escapes_as_strongly_as_the_matrix() -> None:
     for markup in ("<script", "<em>", "<code>", "<del>", "<s>"):
         assert markup not in html, markup
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "$y$" in html  # shown as text, not math
+
+
+# -- under load (MLPerf LoadGen evidence in the cells) -------------------------------------------------------
+def served(c: dict, *, traffic_rows: float, bound: float, server_valid: bool, server_p99: float,
+           capacity: float | None, rows: int = 1) -> dict:
+    """The cell as `convcheck load`/the audit's load run leaves it: a Server run at the traffic, the capacity."""
+    c["load"] = {
+        "error": None, "sut": {"rows_per_sample": rows}, "mlperf_duration": False,
+        "settings": {"duration_s": 0.5, "latency_bound_ms": bound},
+        "runs": [{"scenario": "server", "valid": server_valid, "target_qps": traffic_rows / rows,
+                  "target_rows_per_s": traffic_rows, "latency_bound_ms": bound, "achieved_qps": traffic_rows / rows,
+                  "p50": server_p99 / 3, "p99": server_p99,
+                  "invalid_reason": None if server_valid else "Reduce target QPS to improve latency."}],
+        "capacity": {"qps": capacity, "latency_bound_ms": bound, "trials": [{}, {}], "lowest_invalid_qps": None,
+                     "why_none": None if capacity else f"no QPS tried kept p99 within {bound:g} ms"},
+        "curve": [{"target_qps": traffic_rows / rows, "achieved_qps": traffic_rows / rows, "p50": server_p99 / 3,
+                   "p99": server_p99, "valid": server_valid}]}
+    return c
+
+
+def test_under_load_the_server_scenario_decides_not_the_single_call_p99():
+    # Both are fast alone (p99 2 ms); under 100/s only b's p99 stays within 10 ms, and a cannot be scaled out.
+    a = served(cell("m/x/ort", p50=1.0, p99=2.0, score=0.0), traffic_rows=100, bound=10.0, server_valid=False,
+               server_p99=40.0, capacity=None)
+    b = served(cell("m/y/openvino", p50=1.5, p99=2.0, score=30.0), traffic_rows=100, bound=10.0,
+               server_valid=True, server_p99=4.0, capacity=500.0)
+    out = audit(doc(a, b), budget=10.0, price=1.0, traffic=100.0)
+    by_id = {c["id"]: c for c in out["candidates"]}
+    assert out["recommendation"]["primary"]["route"] == "m/y/openvino"  # despite its higher lock-in
+    assert not by_id["m/x/ort [cpu fp32]"]["eligible"]
+    assert "over budget under load" in by_id["m/x/ort [cpu fp32]"]["ineligible_reason"]
+    step = out["recommendation"]["trail"][0]
+    assert step["criterion"] == "eligibility" and step["dropped"] == ["m/x/ort [cpu fp32]"]
+    assert out["budget"]["under_load"]
+    # Cost from the capacity: 500 queries/s of 1 row, not 1000 / p50.
+    chosen = by_id["m/y/openvino [cpu fp32]"]
+    assert chosen["throughput"]["per_s"] == 500.0 and chosen["throughput"]["measured_under_load"]
+    assert chosen["cost"]["per_million_usd"] == pytest.approx(1.0 / 3600 / 500 * 1e6)
+    assert chosen["cost"]["instances"] == 1
+    assert "Under load (MLPerf LoadGen)" in A.render_audit_md(out)
+    assert "p99 latency against QPS" in A.render_audit_html(out)
+
+
+def test_a_route_one_instance_cannot_carry_is_eligible_at_the_instances_its_capacity_needs():
+    a = served(cell("m/x/ort", score=0.0, batch=4), traffic_rows=4000, bound=10.0, server_valid=False,
+               server_p99=80.0, capacity=300.0, rows=4)  # 1,200 rows/s per instance
+    out = audit(doc(a), budget=10.0, price=2.0, traffic=4000.0)
+    (c,) = out["candidates"]
+    assert c["eligible"] and c["cost"]["instances"] == 4  # ceil(4000 / 1200)
+    assert "so 4 instances" in c["eligibility_basis"]
+    assert "needing more than one instance" in out["recommendation"]["trail"][0]["note"]
+
+
+def test_load_figures_under_another_traffic_or_bound_are_not_this_audits_evidence():
+    a = served(cell("m/x/ort", p50=1.0, p99=2.0, score=0.0), traffic_rows=100, bound=10.0, server_valid=False,
+               server_p99=40.0, capacity=None)
+    out = audit(doc(a), budget=20.0, price=1.0, traffic=100.0)  # the load ran with a 10 ms bound
+    (c,) = out["candidates"]
+    assert c["served"] is None and c["eligible"]  # judged by its p99 per call, and said so
+    assert c["eligibility_basis"].startswith("p99 per call") and not out["budget"]["under_load"]
+    assert not c["throughput"].get("measured_under_load")

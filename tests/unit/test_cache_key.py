@@ -20,6 +20,7 @@ from convcheck.plan import RunSettings
 from convcheck.routes import select_routes
 from convcheck.types import Target
 from convcheck.validate.latency import LatencyConfig
+from convcheck.validate.loadgen import LoadSettings
 from convcheck.model_spec import InputSpec
 
 
@@ -90,10 +91,15 @@ def test_every_setting_that_can_change_a_figure_changes_the_key(table_file: Path
         "size": dataclasses.replace(base, size="tiny"),
         "max artifact": dataclasses.replace(base, max_artifact_mb=1.0),
         "tvm tuning": dataclasses.replace(base, hop_settings={**base.hop_settings, "tvm_tune_trials": 8}),
+        # A load test's figures come from its settings: another QPS, bound or duration is another cell.
+        "load": dataclasses.replace(base, load=LoadSettings(scenarios=("server",))),
+        "load qps": dataclasses.replace(base, load=LoadSettings(scenarios=("server",), target_qps=50.0)),
     }
     reference = _key(spec, base)
-    same = {name for name, settings in variants.items() if _key(spec, settings) == reference}
+    keys = {name: _key(spec, settings) for name, settings in variants.items()}
+    same = {name for name, key in keys.items() if key == reference}
     assert not same, f"settings not in the cell key: {sorted(same)}"
+    assert keys["load"] != keys["load qps"]
     # Where files go does not change a figure.
     moved = dataclasses.replace(base, workdir=tmp_path / "elsewhere", artifact_cache_dir=tmp_path / "c",
                                 hop_settings={**base.hop_settings, "cache_dir": "/elsewhere"})
