@@ -433,7 +433,7 @@ class CellRunner:
         """MLPerf LoadGen's scenarios over the cell's runtime (convcheck.validate.loadgen), on a cell that
         passes: a load figure of a route whose outputs do not match would be a figure about nothing. A
         load test that cannot run is recorded in `cell["load"]`; it never changes the cell's verdict."""
-        from convcheck.validate.loadgen import LoadgenMissing, serve
+        from convcheck.validate.loadgen import LoadgenMissing, RuntimeFailed, serve
 
         if not cell["parity"]["ok"] or ref.vacuous:
             cell["load"] = {"skipped": "the cell does not pass: load is measured only where the outputs match"}
@@ -452,11 +452,9 @@ class CellRunner:
                                  batchable, lambda outputs: self._compare(spec, outputs, ref, cell), log_dir)
             cell["load"]["logs"] = str(log_dir.relative_to(self.settings.workdir))  # beside results.json
             ok = cell["load"]["error"] is None
-        except LoadgenMissing as exc:
+        except (LoadgenMissing, RuntimeFailed) as exc:  # recorded; the cell's verdict stands
+            # Anything else raised by the harness is convcheck's own bug: the cell's internal error.
             cell["load"] = {"error": str(exc)}
-            ok = False
-        except Exception as exc:  # noqa: BLE001 - the load test failing is recorded; the cell's verdict stands
-            cell["load"] = {"error": f"the load test failed: {first_line(exc)}"}
             ok = False
         if not ok:
             cell["warnings"].append(f"load: {cell['load']['error']}")

@@ -165,6 +165,15 @@ def reasons(c: dict, audit_ctx: dict, role: str, trail: list[dict]) -> list[str]
         if budget is not None and lat["budget_fraction"] is not None:
             text += f": {share(lat['budget_fraction'])} of the {readable(budget)} ms budget"
         out.append(text + (" (noisy figure: cv " + share(lat["cv"]) + ")" if lat["noisy"] and lat["cv"] else ""))
+    served = c.get("served") or {}
+    if served.get("server"):
+        out.append(c["eligibility_basis"])
+    cap = served.get("capacity") or {}
+    if cap.get("qps"):
+        out.append(f"capacity {readable(cap['qps'])} queries/s ({readable(cap['rows_per_s'])} inferences/s) with p99 ≤ "
+                   f"{readable(audit_ctx['budget'])} ms, LoadGen Server scenario"
+                   + (" (the run at the traffic: the search found less)" if cap.get("from_server_run") else
+                      f" ({cap['trials']} runs of the capacity search)"))
     if c["lockin"]:
         context = _lockin_context(c, audit_ctx["eligible"]) if role == "primary" else \
             (f" (primary: {score_text(audit_ctx['primary']['lockin']['score'])})" if audit_ctx["primary"]["lockin"] else "")

@@ -297,6 +297,6 @@ def qps_chart(model: str, lines: list[tuple[str, list[dict[str, Any]]]], bounds:
                     f"{esc(clip(name, 36, rstrip=False))}</text></g>")
     body.append(f'<text class="axis" x="{left + plot_w / 2:.0f}" y="{bottom + 26}" text-anchor="middle">achieved QPS '
                 "(queries/s, each one call at the cell's batch)</text>"
-                f'<text class="axis" x="4" y="{top + 2}" text-anchor="start">p99</text>')
+                f'<text class="axis" x="4" y="{bottom + 26}" text-anchor="start">p99 (log)</text>')
     height = max(bottom + 32, top + 16 + 15 * len(lines))
     return _svg(left + plot_w + legend_w, height, "".join(body), f"p99 latency against QPS per route of {model}")

@@ -29,9 +29,6 @@ def scenario_rows(cell: dict[str, Any]) -> list[dict[str, Any]]:
             verdict += f": {why}"
         qps = finite(run.get("achieved_qps"))
         target = finite(run.get("target_qps"))
-        if run.get("scenario") == "multi-stream" and qps is None and finite(run.get("mean")):
-            per_query = run.get("samples_per_query") or 1
-            qps = per_query * 1000.0 / run["mean"]
         qps_text = "—" if qps is None else f"{readable(qps)} {_QPS_WORD.get(str(run.get('scenario')), '/s')}"
         if target is not None:
             qps_text += f" (target {readable(target)})"

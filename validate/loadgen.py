@@ -124,6 +124,16 @@ class LoadgenMissing(RuntimeError):
     """mlcommons-loadgen is not importable in the cell's interpreter."""
 
 
+class RuntimeFailed(RuntimeError):
+    """The cell's runtime raised while the load test prepared its calls: a finding about the route, recorded
+    in the cell's `load`; anything else raised here is convcheck's own bug (an internal error)."""
+
+
+def _said(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
 def _loadgen() -> Any:
     try:
         import mlperf_loadgen
@@ -251,6 +261,10 @@ def summarize(log: dict[str, Any], scenario: str) -> dict[str, Any]:
     achieved = {"single-stream": log.get("result_qps_with_loadgen_overhead"),
                 "server": log.get("result_completed_samples_per_sec"),
                 "offline": log.get("result_samples_per_second")}.get(scenario)
+    mean_query = log.get("result_mean_query_latency_ns")
+    if scenario == "multi-stream" and isinstance(mean_query, (int, float)) and mean_query > 0:
+        # Queries go one after another: samples a second is samples per query over the mean query latency.
+        achieved = (log.get("effective_samples_per_query") or 1) * 1e9 / mean_query
     out: dict[str, Any] = {
         "scenario": scenario,
         "valid": log.get("result_validity") == "VALID",
@@ -345,10 +359,14 @@ def _recalibrated(scenario: str, result: dict[str, Any], expect: dict[str, float
     reason = (result.get("invalid_reason") or "").lower()
     if result["valid"] or result.get("error"):
         return None
-    more = re.search(r"at least (\d+) more queries", result.get("early_stopping") or "")
-    if more and result.get("min_duration_ok") and result.get("min_queries_ok") and \
+    # LoadGen words it two ways: "would need to run at least N more queries" (Server, SingleStream) and
+    # "need to process at least N queries" (MultiStream).
+    stopping = result.get("early_stopping") or ""
+    more, total = re.search(r"at least (\d+) more queries", stopping), re.search(r"at least (\d+) queries", stopping)
+    if (more or total) and result.get("min_duration_ok") and result.get("min_queries_ok") and \
             result.get("perf_constraints_ok", True) and result.get("queries"):
-        return {**expect, "min_queries": int(result["queries"]) + int(more.group(1))}
+        wanted = int(result["queries"]) + int(more.group(1)) if more else int(total.group(1))  # type: ignore[union-attr]
+        return {**expect, "min_queries": wanted}
     if "expected" not in reason:
         return None
     if scenario == "single-stream" and result.get("achieved_qps"):
@@ -406,12 +424,15 @@ def serve(runtime: Any, samples: list[dict[str, np.ndarray]], settings: LoadSett
     began = time.perf_counter()
     if log_dir.exists():
         shutil.rmtree(log_dir)
-    calls = [runtime.timed_call(s) for s in samples]
-    if unloaded_p50_ms is None:  # no latency stage ran: time a few calls to calibrate
-        t0 = time.perf_counter()
-        for _ in range(10):
-            calls[0]()
-        unloaded_p50_ms = (time.perf_counter() - t0) / 10 * 1000.0
+    try:
+        calls = [runtime.timed_call(s) for s in samples]
+        if unloaded_p50_ms is None:  # no latency stage ran: time a few calls to calibrate
+            t0 = time.perf_counter()
+            for _ in range(10):
+                calls[0]()
+            unloaded_p50_ms = (time.perf_counter() - t0) / 10 * 1000.0
+    except Exception as exc:  # noqa: BLE001 - the runtime's own failure, said as such
+        raise RuntimeFailed(f"the runtime failed on the load test's samples: {_said(exc)}") from exc
     sut_info: dict[str, Any] = {"workers": settings.workers, "threads": runtime.describe().get("threads"),
                                 "max_batch": 1, "batch_window_ms": None, "rows_per_sample": _rows(samples[0]),
                                 "qsl_samples": len(samples), "unloaded_p50_ms": unloaded_p50_ms}
@@ -421,15 +442,23 @@ def serve(runtime: Any, samples: list[dict[str, np.ndarray]], settings: LoadSett
         if batchable is not None:
             sut_info["batching"] = {"enabled": False, "why": batchable}
         else:
-            check = check_batching(runtime.infer, samples, settings.max_batch, judge)
+            try:
+                check = check_batching(runtime.infer, samples, settings.max_batch, judge)
+            except Exception as exc:  # noqa: BLE001 - an artifact built for one shape refuses the batch
+                check = {"ok": False, "error": f"the batched call failed: {_said(exc)}",
+                         "checked_at_batch": settings.max_batch}
             sut_info["batching"] = {"enabled": check["ok"], **check}
-            if check["ok"]:
+            if check.get("error"):
+                sut_info["batching"]["why"] = f"{check['error']}: batching off"
+            elif check["ok"]:
                 sut_info.update(max_batch=settings.max_batch, batch_window_ms=settings.batch_window_ms)
                 per_sample_ms = min(per_sample_ms, check["batched_call_ms"] / settings.max_batch)
                 batch_call = lambda indices: runtime.infer_impl(_stack(samples, indices))  # noqa: E731
             else:
-                sut_info["batching"]["why"] = ("batched outputs are outside the cell's tolerance (max_abs "
-                                               f"{check['max_abs']:.3g}): batching off")
+                worst = check.get("max_abs")
+                sut_info["batching"]["why"] = ("batched outputs are outside the cell's tolerance"
+                                               + (f" (max_abs {worst:.3g})" if worst is not None else "")
+                                               + ": batching off")
     rate = settings.workers * 1000.0 / max(per_sample_ms, 1e-6)  # samples/s back to back
     sut = Sut(lg, calls, batch_call, settings.workers, sut_info["max_batch"], settings.batch_window_ms)
     qsl = lg.ConstructQSL(len(samples), len(samples), lambda indices: None, lambda indices: None)

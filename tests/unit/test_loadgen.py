@@ -116,6 +116,28 @@ def test_a_runtime_that_raises_under_load_is_recorded_not_hidden(tmp_path):
     assert not run["valid"] and "device lost" in run["error"] and load["error"] == run["error"]
 
 
+def test_a_runtime_failing_before_the_load_is_a_finding_and_a_refused_batch_turns_batching_off(tmp_path):
+    from convcheck.validate.loadgen import RuntimeFailed
+
+    class Broken(SleepyRuntime):
+        def timed_call(self, feeds):
+            raise RuntimeError("session lost")
+
+    with pytest.raises(RuntimeFailed, match="session lost"):
+        serve(Broken(), SAMPLES, LoadSettings(scenarios=("offline",), duration_s=0.1), 0.01, None, judge, tmp_path)
+
+    class FixedShape(SleepyRuntime):  # an artifact compiled for one batch (TVM, a static IREE module)
+        def infer(self, feeds):
+            if feeds["x"].shape[0] != 2:
+                raise ValueError("input x: expected shape (2, 4)")
+            return super().infer(feeds)
+
+    load = serve(FixedShape(), SAMPLES, LoadSettings(scenarios=("offline",), duration_s=0.1, max_batch=2), 0.01,
+                 None, judge, tmp_path / "fixed")
+    assert not load["sut"]["batching"]["enabled"] and "expected shape (2, 4)" in load["sut"]["batching"]["why"]
+    assert load["runs"][0]["valid"]  # served unbatched
+
+
 @pytest.mark.parametrize("found, expect, wanted", [
     # Rejected for its pre-generated query count alone: rerun with what it measured.
     ({"valid": False, "invalid_reason": "Decrease the expected latency so the loadgen pre-generates more queries.",
@@ -127,6 +149,9 @@ def test_a_runtime_that_raises_under_load_is_recorded_not_hidden(tmp_path):
       "perf_constraints_ok": True, "queries": 100,
       "early_stopping": "Run unsuccessful. Processed 100 queries. Would need to run at least 359 more queries"},
      {"target_qps": 10.0}, {"target_qps": 10.0, "min_queries": 459}),
+    ({"valid": False, "invalid_reason": "early stopping: ...", "min_duration_ok": True, "min_queries_ok": True,
+      "queries": 648, "early_stopping": "Only processed 648 queries. Need to process at least 662 queries for early "
+      "stopping."}, {"query_latency_ms": 7.0}, {"query_latency_ms": 7.0, "min_queries": 662}),
     # A missed latency constraint is a result, never recalibrated away.
     ({"valid": False, "invalid_reason": "Reduce target QPS to improve latency.", "perf_constraints_ok": False,
       "min_duration_ok": True, "min_queries_ok": True, "queries": 500,
@@ -134,7 +159,8 @@ def test_a_runtime_that_raises_under_load_is_recorded_not_hidden(tmp_path):
     ({"valid": True}, {"latency_ms": 1.0}, None),
 ])
 def test_reruns_only_for_settings_loadgen_rejects(found, expect, wanted):
-    scenario = "server" if "target_qps" in expect else "offline" if "qps" in expect else "single-stream"
+    scenario = "server" if "target_qps" in expect else "offline" if "qps" in expect else \
+        "multi-stream" if "query_latency_ms" in expect else "single-stream"
     got = _recalibrated(scenario, found, expect)
     if wanted is None:
         assert got is None
