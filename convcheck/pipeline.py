@@ -405,12 +405,11 @@ class CellRunner:
 
         A runtime whose artifact was built for one shape (TVM compiles the shapes in, a TensorRT
         profile has a range) may refuse a batch: that is recorded, not a failure of the cell."""
-        inputs = spec.inputs_for(source, self.settings.size)
         if not self.settings.batches or runtime.no_latency:
             return
-        if not all(0 in i.dynamic_axes for i in inputs):
-            cell["batches"] = {"skipped": "the model's batch axis is not dynamic: "
-                                          f"{', '.join(i.describe() for i in inputs)}"}
+        fixed = self._fixed_batch(spec, source)
+        if fixed is not None:
+            cell["batches"] = {"skipped": fixed}
             return
         found = []
         for batch in self.settings.batches:
@@ -441,15 +440,12 @@ class CellRunner:
         if runtime.no_latency:
             cell["load"] = {"skipped": f"no latency on this host: {runtime.no_latency}"}
             return
-        inputs = spec.inputs_for(route.source, self.settings.size)
-        fixed = [i.describe() for i in inputs if 0 not in i.dynamic_axes]
-        batchable = None if not fixed else f"the model's batch axis is not dynamic: {', '.join(fixed)}"
         log_dir = self.settings.workdir / "load" / spec.name / f"{route.id.replace('/', '_')}-{target.device}-" \
                                                                f"{target.precision}"
         t0 = time.perf_counter()
         try:
             cell["load"] = serve(runtime, ref.feeds, self.settings.load, (cell.get("latency_ms") or {}).get("p50"),
-                                 batchable, lambda outputs: self._compare(spec, outputs, ref, cell), log_dir)
+                                 self._fixed_batch(spec, route.source), lambda outputs: self._compare(spec, outputs, ref, cell), log_dir)
             cell["load"]["logs"] = str(log_dir.relative_to(self.settings.workdir))  # beside results.json
             ok = cell["load"]["error"] is None
         except (LoadgenMissing, RuntimeFailed) as exc:  # recorded; the cell's verdict stands
@@ -458,8 +454,16 @@ class CellRunner:
             ok = False
         if not ok:
             cell["warnings"].append(f"load: {cell['load']['error']}")
-        cell["stages"].append({"stage": "loadgen", "ok": ok, "seconds": time.perf_counter() - t0})
         cell["timings_s"]["loadgen"] = time.perf_counter() - t0
+        cell["stages"].append({"stage": "loadgen", "ok": ok, "seconds": cell["timings_s"]["loadgen"]})
+
+    def _fixed_batch(self, spec: ModelSpec, source: Format) -> str | None:
+        """Why batch sizes cannot vary for this model (`--batch` sweeps, load-test batching), or None when
+        every input's first axis is dynamic."""
+        inputs = spec.inputs_for(source, self.settings.size)
+        if all(0 in i.dynamic_axes for i in inputs):
+            return None
+        return f"the model's batch axis is not dynamic: {', '.join(i.describe() for i in inputs)}"
 
     def _localize(self, spec: ModelSpec, route: Route, ref: Reference, cell: dict[str, Any]) -> None:
         """Where the error starts, on the worst sample, with the tolerance the cell was judged by."""

@@ -124,8 +124,8 @@ def _load_step(verified: list[dict], budget: float | None, traffic: float | None
     """The rule trail's first step when routes were served under LoadGen: which passed the Server scenario."""
     passing = [c for c in verified if c["passes"]]
     kept = [c["id"] for c in passing if c["eligible"]]
-    several = [c["id"] for c in passing if c["eligible"] and not c["served"]["server"]["valid"]] \
-        if all(c["served"] and c["served"].get("server") for c in passing if c["eligible"]) else []
+    several = [c["id"] for c in passing if c["eligible"] and ((c["served"] or {}).get("server") or {}).get("valid")
+               is False]
     note = (f"eligibility under load: LoadGen Server scenario at {readable(traffic)} inferences/s, p99 ≤ "
             f"{readable(budget)} ms by LoadGen's validity rules")
     if several:

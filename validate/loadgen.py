@@ -491,7 +491,7 @@ def serve(runtime: Any, samples: list[dict[str, np.ndarray]], settings: LoadSett
             if scenario == "server":
                 rows = sut_info["rows_per_sample"]
                 target = settings.target_qps or (settings.target_rows_per_s / rows if settings.target_rows_per_s
-                                                 else round(_server_default(runs, rate), 3))
+                                                 else round(0.5 * _sustained(runs, rate), 3))
                 runs[scenario] = server(target, "server")
                 runs[scenario]["target_rows_per_s"] = settings.target_rows_per_s
                 runs[scenario]["target_from"] = (
@@ -530,9 +530,10 @@ def serve(runtime: Any, samples: list[dict[str, np.ndarray]], settings: LoadSett
     }
 
 
-def _server_default(runs: dict[str, dict[str, Any]], rate: float) -> float:
-    offline = (runs.get("offline") or {}).get("achieved_qps")
-    return 0.5 * (offline if offline else rate)
+def _sustained(runs: dict[str, dict[str, Any]], rate: float) -> float:
+    """Samples a second the runtime sustains back to back: Offline's measured throughput where Offline ran,
+    else the rate from the unloaded p50."""
+    return (runs.get("offline") or {}).get("achieved_qps") or rate
 
 
 def _capacity(server: Callable[[float, str], dict[str, Any]], runs: dict[str, dict[str, Any]], rate: float,
@@ -541,8 +542,7 @@ def _capacity(server: Callable[[float, str], dict[str, Any]], runs: dict[str, di
     the first trial at 80% of the back-to-back rate, then doubling / halving until one valid and one invalid
     QPS bracket the answer, then bisection. The answer is the highest VALID QPS tried (a lower bound on the
     capacity, within `resolution` of the lowest invalid one)."""
-    offline = (runs.get("offline") or {}).get("achieved_qps")
-    qps = 0.8 * (offline or rate)
+    qps = 0.8 * _sustained(runs, rate)
     valid_at: float | None = None
     invalid_at: float | None = None
     trials = []
