@@ -79,19 +79,19 @@ import tvm
 from convcheck.convert.tvm_schedule import (CPU_PIPELINE, GPU_PIPELINE, _backend, _device, default_schedule,
                                             make_target, prepare)
 from convcheck.convert.tvm_frames import cheap_script_frames
-from convcheck.convert.tvm_tuning import RECORDS, _apply_records, tune, tuning_key
+from convcheck.convert.tvm_tuning import apply_database, database_key, tune
 from convcheck.converter import ConvertContext
 from convcheck.types import Artifact, Format
 
 
-def compile_module(prepared: Any, target: Any, records: dict[str, Any] | None = None) -> Any:
-    """Schedule (tuning records first, then the default rules) and build a VM executable."""
-    # Both steps edit the module in place (dlight's pass assigns mod[gv]); the untuned and tuned
-    # builds start from the same `prepared`, so work on a copy.
+def compile_module(prepared: Any, target: Any, database: Any = None) -> Any:
+    """Schedule (a MetaSchedule database's records first, then the default rules) and build a VM executable."""
+    # dlight's pass edits the module in place (it assigns mod[gv]); the untuned and tuned builds
+    # start from the same `prepared`, so work on a copy.
     prepared = prepared.clone()
+    if database is not None:
+        prepared = apply_database(prepared, target, database)
     with target:
-        if records:
-            _apply_records(prepared, records)
         prepared = default_schedule(target)(prepared)
     backend = _backend(target)
     lower = tvm.transform.Sequential([*backend.dataflow_lower_passes(target), *backend.finalize_passes(target)])
@@ -137,17 +137,16 @@ def build_artifact(mod: Any, ctx: ConvertContext, source: Artifact, input_names:
         metadata["tune_skipped"] = f"no {ctx.target.device} device to time candidates on"
         trials = 0
     if trials > 0:
-        key = tuning_key(source, static_shapes, target_dict)
         cache_dir = ctx.settings.get("cache_dir")
-        db_dir = (Path(cache_dir) if cache_dir else ctx.workdir) / "tvm-tuning" / key
+        db_dir = (Path(cache_dir) if cache_dir else ctx.workdir) / "tvm-tuning" / database_key(target_dict)
         if not cache_dir:
             ctx.log.append("tvm: no cache_dir, the tuning records live with this run only")
-        records, report = tune(prepared, target, db_dir, trials, ctx.log)
-        tuned = compile_module(prepared, target, records)
+        database, report = tune(prepared, target, db_dir, trials, ctx.log, logs_dir=ctx.workdir / "tvm-tuning-logs")
+        tuned = compile_module(prepared, target, database)
         tuned.export_library(str(out_dir / "model.so"))
         untuned.export_library(str(out_dir / "model_untuned.so"))
         metadata.update(tuned=True, tune_trials=trials, variants={"untuned": "model_untuned.so"},
-                        tuning_records=str(db_dir / RECORDS), **report)
+                        tuning_records=str(db_dir), **report)
     else:
         untuned.export_library(str(out_dir / "model.so"))
     return Artifact(Format.TVM, out_dir, metadata=metadata)

@@ -49,3 +49,13 @@ def cheap_script_frames() -> Iterator[None]:
         yield
     finally:
         inspect.stack = original
+
+
+def init_tuning_worker() -> None:
+    """MetaSchedule's builder/runner worker processes: cheap frames for good, intrinsics loaded now.
+
+    Each `tvm.exec.popen_worker` is a fresh interpreter that parses the tensor-intrinsic library on
+    its first build; without this it spends minutes there and hits the builder's timeout.
+    """
+    inspect.stack = _stack
+    import tvm.s_tir.tensor_intrin  # noqa: F401 - the import is the point

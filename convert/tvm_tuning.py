@@ -1,214 +1,183 @@
-"""MetaSchedule-style tuning of a prepared Relax module (`--tvm-tune TRIALS`), for convcheck.convert.tvm_build.
+"""MetaSchedule tuning of a prepared Relax module (`--tvm-tune TRIALS`), for convcheck.convert.tvm_build.
 
-See the "Tuning" section of tvm_build's docstring for what is searched and where the records live.
+TVM's own tuner runs here as upstream ships it: `ms.tune_tasks` with the gradient task scheduler,
+evolutionary search over MetaSchedule's CPU/GPU design spaces, the XGBoost cost model, and its
+LocalBuilder/LocalRunner, which build and time every candidate in worker processes (a candidate that
+crashes takes a worker down, not convcheck). See the "Tuning" section of tvm_build's docstring for
+what it measured.
+
+Why it did not run before: apache-tvm 0.27.0.post1 is built against apache-tvm-ffi 0.1.14, and
+pip resolved `apache-tvm-ffi>=0.1.14.post0` to 0.1.15.post2, whose JSON-graph serialiser
+(`ffi::ToJSONGraph`) crashes on objects holding a DataType (`tvm.ir.save_json(tvm.ir.PrimType
+("int32"))` segfaults with 0.1.15 and 0.1.15.post2, works with 0.1.14 and 0.1.14.post0). Every
+MetaSchedule database, the task scheduler and two mutators serialise such objects. The `tvm` extra
+pins the ffi to 0.1.14.x and `convcheck doctor` runs that exact serialisation (tvm_probe).
+
+Records: one MetaSchedule JSON database per target, TVM version and pre-tuning pipeline
+(`cache_dir/tvm-tuning/<key>/`), keyed inside by each kernel's structural hash, so a second model
+with the same layers (ResNet's repeated blocks, the same encoder in two models) reuses them. A
+ledger beside it (`tuned.json`) records, per kernel, the largest trial budget a search for it ran
+with: a kernel whose ledger entry covers the requested budget is not searched again, and a build
+whose kernels are all covered pays nothing but the compile. A file lock serialises tuning and
+reading of one database across cells running in parallel.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import tvm
-from tvm import s_tir, tirx
 
-from convcheck.convert.tvm_schedule import PIPELINE_VERSION, _cpu_count, _device, default_schedule
-from convcheck.types import Artifact
+from convcheck.convert.tvm_schedule import PIPELINE_VERSION, _cpu_count
 
-# --------------------------------------------------------------------------------------------
-# Tuning
-#
-# TVM's own driver (`relax.get_pipeline("static_shape_tuning")`, `ms.tune_tasks`) cannot run on
-# apache-tvm 0.27.0.post1 with apache-tvm-ffi 0.1.15.post2: serialising any object holding a
-# DataType (`tvm.ir.save_json(tvm.ir.PrimType("int32"))`) segfaults in ffi::ToJSONGraph, and the
-# JSON database, the task scheduler's task initialisation and the MutateComputeLocation /
-# MutateParallel mutators all hit it. Its LocalBuilder/LocalRunner and xgb cost model also need
-# psutil, cloudpickle and xgboost, which the `tvm` extra does not install. What does work is
-# MetaSchedule's design-space generation (its CPU/GPU schedule rules and postprocessors), trace
-# replay and trace JSON. So the search below is MetaSchedule's "replay-trace" strategy written out
-# in Python: sample the design spaces' random decisions afresh, post-process, build and time in
-# this process, keep the fastest per kernel. The records are a small JSON file of traces keyed on
-# each kernel's structural hash.
-
-RECORDS = "records.json"
+WORKLOADS = "database_workload.json"
+RECORDS = "database_tuning_record.json"
+LEDGER = "tuned.json"
+#: MetaSchedule's own default batch; smaller when the budget spread over the kernels is smaller, so
+#: every kernel gets a round (with 64 a 128-trial budget would tune 2 of ResNet-50's 20 kernels).
+MAX_TRIALS_PER_ITER = 64
+MIN_TRIALS_PER_ITER = 8
+BUILD_TIMEOUT_S = 60.0
+RUN_TIMEOUT_S = 30.0
 
 
-def tuning_key(source: Artifact, shapes: dict[str, list[int]], target: dict[str, Any]) -> str:
-    """What tuning records are valid for: the model, its compiled shapes, the target and TVM."""
-    if source.sha256 is None:
-        source.seal()
-    blob = json.dumps([source.sha256, shapes, target, tvm.__version__, PIPELINE_VERSION], sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
+def database_key(target: dict[str, Any]) -> str:
+    """What tuning records are valid for: the target, TVM and the passes that shape the kernels.
 
-
-def tune(prepared: Any, target: Any, db_dir: Path, trials: int, log: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Search schedules for every kernel of `prepared`, or reuse the records of an earlier search.
-
-    Returns the records (structural hash -> best trace) and what to put in the artifact's metadata.
+    The model is not in the key: a record belongs to a kernel (its structural hash), wherever it came from.
     """
+    blob = json.dumps([target, tvm.__version__, PIPELINE_VERSION], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def tune(prepared: Any, target: Any, db_dir: Path, trials: int, log: list[str],
+         logs_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """Tune the kernels of `prepared` the ledger does not cover at `trials`; returns the database
+    (to apply with `apply_database`) and what to put in the artifact's metadata."""
+    from tvm.s_tir import meta_schedule as ms
+
     started = time.perf_counter()
-    path = db_dir / RECORDS
-    saved = json.loads(path.read_text()) if path.exists() else {"trials": 0, "kernels": {}}
-    if saved["trials"] >= trials:
-        log.append(f"tvm: reusing tuning records {path} ({saved['trials']} trials)")
-        return saved["kernels"], {"tune_seconds": time.perf_counter() - started, "tune_reused": True,
-                                  "tune_kernels": len(saved["kernels"])}
-    kernels = _unscheduled_kernels(prepared)
-    per_kernel = max(1, math.ceil(trials / max(len(kernels), 1)))
-    measure = _Measurer(target)
-    records = dict(saved["kernels"])
-    for n, (key, name, func) in enumerate(kernels):
-        best = _search_kernel(func, target, per_kernel, measure, seed=n)
-        if best and (key not in records or best["seconds"] < records[key]["seconds"]):
-            records[key] = {"kernel": name, **best}
-    seconds = time.perf_counter() - started
     db_dir.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.tmp")  # atomic: another run may read it meanwhile
-    partial.write_text(json.dumps({"trials": trials, "kernels": records, "tvm": tvm.__version__}))
-    os.replace(partial, path)
-    won = sum(1 for r in records.values() if r["source"] == "search")
-    log.append(f"tvm: tuned {len(kernels)} kernels, {trials} trials in {seconds:.1f}s; "
-               f"search beat the default schedule on {won}")
-    return records, {"tune_seconds": seconds, "tune_reused": False, "tune_kernels": len(kernels),
-                     "tune_search_wins": won}
+    with _locked(db_dir):
+        tasks = [t for t in ms.relax_integration.extract_tasks(prepared, target)
+                 if not t.dispatched[0].attrs.get("tirx.is_scheduled", False)]
+        ledger = _read_ledger(db_dir)
+        keys = [_kernel_key(t.dispatched[0]) for t in tasks]
+        todo = [t for t, k in zip(tasks, keys) if ledger.get(k, 0) < trials]
+        report: dict[str, Any] = {"tune_kernels": len(tasks), "tune_kernels_reused": len(tasks) - len(todo)}
+        database = _database(db_dir)
+        if todo:
+            # The requested budget is the model's; kernels covered by earlier searches keep their share.
+            budget = max(math.ceil(trials * len(todo) / max(len(tasks), 1)), len(todo))
+            per_iter = max(MIN_TRIALS_PER_ITER, min(MAX_TRIALS_PER_ITER, budget // len(todo)))
+            before = _record_count(db_dir)
+            _run_search(todo, database, logs_dir, budget, per_iter)
+            database = _database(db_dir)  # re-read: the search appended to the files
+            for task in todo:
+                key = _kernel_key(task.dispatched[0])
+                ledger[key] = max(ledger.get(key, 0), trials)
+            _write_ledger(db_dir, ledger)
+            report.update(tune_trials_run=_record_count(db_dir) - before, tune_budget=budget)
+    seconds = time.perf_counter() - started
+    report["tune_seconds"] = seconds
+    report["tune_state"] = "reused" if not todo else "tuned" if len(todo) == len(tasks) else "partly reused"
+    report["tune_reused"] = not todo
+    if todo:
+        log.append(f"tvm: MetaSchedule tuned {len(todo)} of {len(tasks)} kernels, {report['tune_trials_run']} "
+                   f"candidates measured in {seconds:.1f}s (records: {db_dir})")
+    else:
+        log.append(f"tvm: all {len(tasks)} kernels already tuned at >= {trials} trials, records reused ({db_dir})")
+    return database, report
 
 
-def _apply_records(prepared: Any, records: dict[str, Any]) -> None:
-    """Replace, in place, each kernel that has a record by its recorded schedule."""
-    updates = {}
-    for gv, func in prepared.functions_items():
-        record = records.get(_kernel_key(func)) if isinstance(func, tirx.PrimFunc) else None
-        if record and "trace" in record:
-            sch = s_tir.Schedule(tvm.IRModule({"main": func}))
-            tvm.s_tir.Trace.apply_json_to_schedule(record["trace"], sch)
-            updates[gv] = sch.mod["main"].with_attr("tirx.is_scheduled", True)
-    for gv, func in updates.items():
-        prepared[gv] = func
+def apply_database(prepared: Any, target: Any, database: Any) -> Any:
+    """The module with every kernel the database holds a record for replaced by its best schedule."""
+    from tvm import relax
+
+    with target, database:
+        return relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(prepared)
+
+
+def _run_search(tasks: list[Any], database: Any, logs_dir: Path, budget: int, per_iter: int) -> None:
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.s_tir.meta_schedule.runner import EvaluatorConfig
+
+    from convcheck.convert.tvm_frames import cheap_script_frames, init_tuning_worker
+
+    cores = _cpu_count()
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
+        tasks, str(logs_dir), num_threads=cores, seed=0)
+    builder = ms.builder.LocalBuilder(max_workers=cores, timeout_sec=BUILD_TIMEOUT_S, initializer=init_tuning_worker)
+    # One runner worker: candidates are timed one at a time, each with every core, as the model will run.
+    runner = ms.runner.LocalRunner(
+        timeout_sec=RUN_TIMEOUT_S, initializer=init_tuning_worker,
+        evaluator_config=EvaluatorConfig(number=3, repeat=1, min_repeat_ms=20, enable_cpu_cache_flush=False))
+    with cheap_script_frames():  # TuneContext imports the tensor intrinsics in this process too
+        ms.tune_tasks(tasks=contexts, task_weights=weights, work_dir=str(logs_dir), max_trials_global=budget,
+                      max_trials_per_task=math.ceil(budget / len(tasks)) * 2, num_trials_per_iter=per_iter,
+                      builder=builder, runner=runner, database=database, cost_model=_cost_model(cores))
+
+
+def _cost_model(cores: int) -> Any:
+    from tvm.s_tir import meta_schedule as ms
+
+    try:
+        import xgboost  # noqa: F401 - the `tvm` extra installs xgboost-cpu
+    except ImportError:  # a hand-made environment: search without the model rather than fail
+        return ms.CostModel.create("random")
+    return ms.CostModel.create("xgb", num_tuning_cores=cores)
+
+
+def _database(db_dir: Path) -> Any:
+    from tvm.s_tir import meta_schedule as ms
+
+    return ms.database.JSONDatabase(str(db_dir / WORKLOADS), str(db_dir / RECORDS), allow_missing=True)
+
+
+def _record_count(db_dir: Path) -> int:
+    path = db_dir / RECORDS
+    if not path.exists():
+        return 0
+    with path.open("rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def _read_ledger(db_dir: Path) -> dict[str, int]:
+    path = db_dir / LEDGER
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_ledger(db_dir: Path, ledger: dict[str, int]) -> None:
+    partial = db_dir / f"{LEDGER}.{os.getpid()}.tmp"
+    partial.write_text(json.dumps(ledger, indent=1, sort_keys=True))
+    os.replace(partial, db_dir / LEDGER)
+
+
+@contextlib.contextmanager
+def _locked(db_dir: Path) -> Iterator[None]:
+    """One process at a time tunes or reads a database: JSONDatabase appends lines and numbers
+    workloads by line, so two writers would corrupt it."""
+    with (db_dir / ".lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _kernel_key(func: Any) -> str:
     """MetaSchedule's workload key: the structural hash, stable across processes."""
     from tvm.s_tir.meta_schedule.utils import shash2hex
 
-    return shash2hex(tvm.IRModule({"main": func}))
-
-
-def _unscheduled_kernels(prepared: Any) -> list[tuple[str, str, Any]]:
-    seen: dict[str, tuple[str, str, Any]] = {}
-    for gv, func in prepared.functions_items():
-        if isinstance(func, tirx.PrimFunc) and not func.attrs.get("tirx.is_scheduled", False):
-            seen.setdefault(_kernel_key(func), (_kernel_key(func), gv.name_hint, func))
-    return list(seen.values())
-
-
-def _search_kernel(func: Any, target: Any, trials: int, measure: "_Measurer", seed: int) -> dict[str, Any] | None:
-    """The fastest of the default schedule and `trials` random samples of MetaSchedule's spaces.
-
-    The default schedule competes, so a tuned kernel is never slower than the untuned one (up to
-    timing noise).
-    """
-    from tvm.s_tir import meta_schedule as ms
-
-    mod = tvm.IRModule({"main": func})
-    candidates: list[tuple[str, Any]] = []
-    for rule in default_schedule(target).rules:
-        if (sch := rule.apply(func, target, False)) is not None:
-            candidates.append(("default", sch))
-            break
-    # Only the mutators that do not crash (see above); replay-trace never mutates anyway.
-    mutators = {m: float(p) for m, p in ms.Mutator.create(_ms_kind(target)).items()
-                if type(m).__name__ in ("MutateTileSize", "MutateUnroll")}
-    space_gen = ms.space_generator.PostOrderApply(sch_rules="from-target", postprocs="from-target",
-                                                  mutator_probs=mutators)
-    context = ms.TuneContext(mod=mod, target=target, space_generator=space_gen, task_name="kernel",
-                             num_threads=_cpu_count(), rand_state=seed)
-    spaces = context.generate_design_space()
-    for trial in range(trials if spaces else 0):
-        sch = s_tir.Schedule(mod, seed=seed * 100_003 + trial + 1)
-        # Dropping the decisions makes every sampling instruction draw afresh.
-        s_tir.Trace(spaces[trial % len(spaces)].trace.insts, {}).apply_to_schedule(sch, remove_postproc=True)
-        if all(post.apply(sch) for post in space_gen.postprocs) and _persistable(sch.trace):
-            candidates.append(("search", sch))
-    best: dict[str, Any] | None = None
-    for source, sch in candidates:
-        seconds = measure(sch.mod["main"], func)
-        if seconds is not None and (best is None or seconds < best["seconds"]):
-            best = {"seconds": seconds, "source": source, "schedule": sch}
-    if best is None:
-        return None
-    # The default schedule is not stored: compile_module applies it anyway.
-    sch = best.pop("schedule")
-    if best["source"] == "search":
-        best["trace"] = _plain_json(sch.trace.as_json())
-    return best
-
-
-def _persistable(trace: Any) -> bool:
-    """False for traces holding an IndexMap: their JSON form segfaults (see above)."""
-    return not any(inst.kind.name in ("TransformLayout", "TransformBlockLayout") for inst in trace.insts)
-
-
-def _ms_kind(target: Any) -> str:
-    return "llvm" if target.kind.name == "llvm" else "cuda"
-
-
-def _plain_json(value: Any) -> Any:
-    """A trace's JSON form (ffi Arrays/Maps, IntImm/FloatImm) as plain Python for `json.dumps`."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (tirx.IntImm, tirx.FloatImm)):
-        return value.value
-    if hasattr(value, "items"):
-        return {str(k): _plain_json(v) for k, v in value.items()}
-    return [_plain_json(v) for v in value]
-
-
-class _Measurer:
-    """Builds a scheduled kernel and times it, in this process (mean seconds).
-
-    In process, a kernel that reads out of bounds takes convcheck down with it (MetaSchedule's own
-    runner forks a worker for that reason). Float arguments get random values, integer ones zeros:
-    random integers fed to a gather/take index (TVM's "fast mode" take does not bounds-check)
-    segfault, zeros are always in range.
-    """
-
-    def __init__(self, target: Any) -> None:
-        from tvm.s_tir.meta_schedule.runner import EvaluatorConfig
-
-        self.target = target
-        self.device = _device(target)
-        self.config = EvaluatorConfig(number=3, repeat=3, min_repeat_ms=10, enable_cpu_cache_flush=False)
-        self.rng = np.random.default_rng(0)
-        self.args: dict[str, list[Any]] = {}  # kernel key -> its arguments, allocated once
-
-    def __call__(self, scheduled: Any, original: Any) -> float | None:
-        from tvm.s_tir.meta_schedule.runner.utils import run_evaluator_common
-        from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
-
-        try:
-            # What MetaSchedule's default_build does, minus its deprecated tvm.build call.
-            mod = tvm.IRModule({"main": scheduled.with_attr("global_symbol", "main")})
-            module = tvm.tirx.build(RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod), target=self.target)
-            costs = run_evaluator_common(module, self.device, self.config, [self._arguments(original)])
-        except Exception:  # noqa: BLE001 - a candidate that fails to build or run just loses
-            return None
-        return float(np.mean(costs))
-
-    def _arguments(self, func: Any) -> list[Any]:
-        from tvm.s_tir import meta_schedule as ms
-
-        key = _kernel_key(func)
-        if key not in self.args:
-            arrays = []
-            for info in ms.arg_info.ArgInfo.from_prim_func(func):
-                shape, dtype = [int(d) for d in info.shape], str(info.dtype)
-                value = (self.rng.standard_normal(shape).astype(dtype) if np.issubdtype(np.dtype(dtype), np.floating)
-                         else np.zeros(shape, dtype=dtype))
-                arrays.append(tvm.runtime.tensor(value, self.device))
-            self.args[key] = arrays
-        return self.args[key]
+    mod = func if isinstance(func, tvm.IRModule) else tvm.IRModule({"main": func})
+    return shash2hex(mod)

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from convcheck.reports.numbers import fmt_ms
+
 Cell = dict[str, Any]
 
 
 def headline(cell: Cell) -> str:
-    """The one figure a cell shows: p50 latency when it ran, else the error kind."""
+    """The one figure a cell shows: p50 latency when it ran (with how a TVM library was scheduled),
+    else the error kind."""
     lat = cell.get("latency_ms")
     if cell["status"] == "pass" and lat:
-        return f"{lat['p50']:.3g} ms"
+        tag = tvm_build_tag(cell)
+        return fmt_ms(lat["p50"]) + (f" {tag}" if tag else "")
     if cell["status"] == "mismatch" and cell.get("parity") and cell["parity"].get("max_abs") is not None:
         return f"max_abs {cell['parity']['max_abs']:.2g}"
     return cell["status"]
@@ -105,3 +109,76 @@ def no_latency_reason(cell: Cell) -> str | None:
     """Why a cell that ran has no latency figure, where its runtime said so (`no latency: ...` warning)."""
     prefix = "no latency: "
     return next((str(w)[len(prefix):] for w in cell.get("warnings") or [] if str(w).startswith(prefix)), None)
+
+
+def tvm_build(cell: Cell) -> dict[str, Any] | None:
+    """How a TVM cell's library was scheduled, from its TVM artifact's metadata; None for other cells.
+
+    `state`: untuned (convcheck's tuning-free schedules), tuned (MetaSchedule searched this build's
+    kernels), reused (every kernel's records came from an earlier search with at least this budget),
+    partly reused."""
+    record = next((r for r in reversed(cell.get("artifacts") or [])
+                   if isinstance(r, dict) and r.get("format") == "tvm"), None)
+    if record is None:
+        return None
+    meta = record.get("metadata") or {}
+    if not meta.get("tuned"):
+        return {"state": "untuned", "pipeline": meta.get("pipeline"), "skipped": meta.get("tune_skipped")}
+    state = meta.get("tune_state") or ("reused" if meta.get("tune_reused") else "tuned")
+    return {"state": state, "trials": meta.get("tune_trials"), "kernels": meta.get("tune_kernels"),
+            "kernels_reused": meta.get("tune_kernels_reused"), "seconds": meta.get("tune_seconds"),
+            "measured": meta.get("tune_trials_run")}
+
+
+def tvm_build_tag(cell: Cell) -> str:
+    """The word a matrix cell carries beside a TVM latency: 'untuned', 'tuned 2000', 'reused 2000'; ''
+    for other cells."""
+    build = tvm_build(cell)
+    if build is None:
+        return ""
+    if build["state"] == "untuned":
+        return "untuned"
+    word = "reused" if build["state"] == "reused" else "tuned"
+    return f"{word} {build['trials']}" if build.get("trials") else word
+
+
+def tvm_build_text(cell: Cell) -> str | None:
+    """The sentence a report gives a TVM cell's build; None for other cells."""
+    build = tvm_build(cell)
+    if build is None:
+        return None
+    if build["state"] == "untuned":
+        why = f"; tuning skipped: {build['skipped']}" if build.get("skipped") else ""
+        return (f"untuned: convcheck's tuning-free {build.get('pipeline') or 'default'} schedules{why}. A "
+                "MetaSchedule-tuned build (--tvm-tune TRIALS) is usually several times faster.")
+    trials = build.get("trials")
+    if build["state"] == "reused":
+        return (f"tuned with MetaSchedule, records reused: all {build.get('kernels')} kernels were tuned "
+                f"earlier with at least {trials} trials (no search in this run)")
+    text = f"tuned with MetaSchedule, {trials} trials"
+    if build.get("measured") is not None:
+        text += f" ({build['measured']} candidates measured"
+        if build.get("seconds") is not None:
+            text += f" in {build['seconds']:.0f} s"
+        text += ")"
+    if build["state"] == "partly reused":
+        text += f"; {build.get('kernels_reused')} of {build.get('kernels')} kernels' records reused"
+    return text
+
+
+#: The legend line of every matrix that holds a TVM cell.
+TVM_LEGEND = ("TVM cells say how their library was scheduled: untuned = convcheck's tuning-free schedules "
+              "(expect a tuned build to be several times faster); tuned N = MetaSchedule with N trials "
+              "(--tvm-tune N); reused N = every kernel's records came from an earlier search of N trials.")
+
+
+def has_tvm(cells: list[Cell]) -> bool:
+    return any(tvm_build(c) is not None for c in cells)
+
+
+#: What ended a latency measurement (latency_ms.stopped_by), in words.
+STOP_REASONS = {
+    "count": "the minimum count and duration were reached",
+    "ci": "the p50's 95% confidence interval was tight (adaptive stop, before the minimum count)",
+    "max_seconds": "the time cap (a slow call: fewer calls than the minimum count)",
+}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from convcheck.reports.cell_view import Cell, by_row, grid, label, lockin_of
+from convcheck.reports.cell_view import TVM_LEGEND, Cell, by_row, grid, has_tvm, label, lockin_of
 from convcheck.reports.escaping import esc, first_line
 from convcheck.reports.html_assets import MATRIX_JS
 from convcheck.reports.html_charts import latency_panel, lockin_chart, parity_chart, load_curve_panel
@@ -274,7 +274,8 @@ def render_matrix_html(document: dict[str, Any]) -> str:
         f"<b>{counts['pass']}</b> passed, <b>{failures}</b> failed, "
         f"<b>{sum(counts[s] for s in NOT_HERE)}</b> could not run on this machine.</p>",
         chips(counts),
-        '<h2 id="matrix-sec">Matrix</h2>', legend(), _controls(counts), table,
+        '<h2 id="matrix-sec">Matrix</h2>', legend(),
+        f'<p class="note">{esc(TVM_LEGEND)}</p>' if has_tvm(cells) else "", _controls(counts), table,
         f'<h2 id="failures-sec">Failures ({failures})</h2>', _failure_list(cells, models, rows, pages),
         _not_here_list(cells),
         '<h2 id="latency-sec">Latency per route</h2>', _latency_section(cells, models),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convcheck.reports.cell_view import HOP_FACTS, Cell, cross_check_text, label, lockin_of, no_latency_reason
+from convcheck.reports.cell_view import HOP_FACTS, Cell, cross_check_text, label, lockin_of, no_latency_reason, tvm_build_text
 from convcheck.reports.escaping import clip, esc, first_line
 from convcheck.reports.html_charts import contributions, latency_panel, load_curve_panel
 from convcheck.reports.html_parts import (LINE_LIMIT, badge, cell_anchor, chips, kv, page, reason_key, run_header,
@@ -198,7 +198,9 @@ def _cell_section(document: dict[str, Any], cell: Cell) -> str:
     started = any(v is not None for v in (cell.get("timings_s") or {}).values()) or any(
         cell.get(k) for k in ("latency_ms", "memory_mb", "artifact_bytes", "stages"))
     # A cell stopped at plan has no figures: its page shows the versions, not a column of dashes.
-    figures = (f"<div><h4>Latency and timings</h4>{_latency_html(cell)}</div>"
+    build = tvm_build_text(cell)
+    figures = (f"<div><h4>Latency and timings</h4>{_latency_html(cell)}"
+               + (f'<p class="small">TVM build: {esc(build)}</p>' if build else "") + "</div>"
                f"<div><h4>Memory and size</h4>{_memory_html(cell)}</div>") if started else ""
     parts.append(f'<div class="cols">{figures}{versions}</div>')
     if cell.get("variants"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from convcheck.reports.cell_view import grid, headline_or_status, label, target
+from convcheck.reports.cell_view import TVM_LEGEND, grid, has_tvm, headline_or_status, label, target
 from convcheck.reports.escaping import clip, md_escape, md_table, md_url
 from convcheck.reports.ladder import LADDER, ladder_states
 from convcheck.reports.markdown_common import CELL_LIMIT, LINE_LIMIT, MESSAGE_LIMIT, num, summary_line
@@ -77,6 +77,8 @@ def render_matrix_md(document: dict[str, Any], link: Callable[[str], str] | None
     out += ["", "Each cell: status mark and headline — p50 latency when it passed, max_abs on a mismatch, "
             "else the status; blank: the model has no such route. Model names link to their pages "
             "(stage ladder, parity per output, latency, memory, artifacts).", ""]
+    if has_tvm(cells):
+        out += [md_escape(TVM_LEGEND), ""]
     out += _failures_section(cells, link)
     out += _not_here_section(cells)
     out += _lockin_section(document)

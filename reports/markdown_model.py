@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from convcheck.reports.cell_view import HOP_FACTS, cross_check_text, headline_or_status, label, lockin_of, no_latency_reason, target
+from convcheck.reports.cell_view import (HOP_FACTS, STOP_REASONS, cross_check_text, headline_or_status, label, lockin_of,
+                                        no_latency_reason, target, tvm_build_text)
 from convcheck.reports.escaping import md_escape, md_table
 from convcheck.reports.ladder import ladder_states
 from convcheck.reports.load_view import capacity_text, load_note, scenario_rows, sut_text
@@ -251,6 +252,11 @@ def _latency_block(c: dict[str, Any]) -> list[str]:
         if lat.get("timer_overhead_ms") is not None:
             out += ["", f"Timer overhead {ms(lat['timer_overhead_ms'])} a call; "
                     f"{num(lat.get('warmup'))} warm-up calls."]
+        if lat.get("stopped_by"):
+            out += ["", f"Stopped by: {md_escape(STOP_REASONS.get(lat['stopped_by'], lat['stopped_by']))}."]
+        build = tvm_build_text(c)
+        if build:
+            out += ["", f"TVM build: {md_escape(build, MESSAGE_LIMIT)}."]
     else:
         why = no_latency_reason(c)
         out.append(f"— (not measured: {md_escape(why, MESSAGE_LIMIT)})" if why else

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from convcheck.reports.cell_view import headline, row_label
+from convcheck.reports.cell_view import TVM_LEGEND, has_tvm, headline, row_label
 from convcheck.reports.status_groups import STYLE, is_failure
 from convcheck.types import Status
 
@@ -33,6 +33,8 @@ def render(results: dict[str, Any], console: Console, fail_on: set[str] | None =
     for row in rows:
         table.add_row(Text(row), *[cell_text(grid[(row, m)]) if (row, m) in grid else Text("") for m in model_names])
     console.print(table)
+    if has_tvm(cells):
+        console.print(TVM_LEGEND, style="dim")
     summary = ", ".join(f"{n} {s}" for s, n in sorted(results["summary"].items()))
     console.print(f"{len(cells)} cells: {summary}")
     failing = (lambda c: c["status"] in fail_on) if fail_on is not None else (lambda c: is_failure(c["status"]))

@@ -175,12 +175,31 @@ def test_onnx_lstm_is_unsupported_naming_the_op(tmp_path: Path):
     assert (failure.status, failure.op) == ("unsupported", "LSTM"), failure.message
 
 
+def build_mlp_other_weights(size: str) -> Any:
+    """The MLP's layers with other weights: another model file, the same kernels."""
+    import torch
+
+    model = build_mlp(size)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(-0.5, 0.5)
+    return model
+
+
+MLP_OTHER = ModelSpec("tvm_test_mlp_other", "tiny MLP, other weights", "classifier",
+                      (InputSpec("features", (8, 30), dynamic_axes={0: "batch"}),), ("logits",),
+                      {Format.TORCH: f"{MODULE}:build_mlp_other_weights"}, batch=8)
+
+
 @pytest.mark.framework
 @pytest.mark.slow
 def test_tuning_writes_both_variants_and_reuses_its_records(tmp_path: Path):
+    """MetaSchedule's own tuner (builder/runner in worker processes, JSON database) on a tiny MLP:
+    both builds match torch, and another model with the same layers pays nothing for tuning."""
     pytest.importorskip("tvm")
     cache = tmp_path / "cache"
-    ctx = _context(MLP, tmp_path / "first", tvm_tune_trials=6, cache_dir=cache)
+    ctx = _context(MLP, tmp_path / "first", tvm_tune_trials=16, cache_dir=cache)
     onnx_model = _source(MLP, "onnx", ctx)
     reference = _torch_reference(MLP, ctx.example_feeds)
 
@@ -188,20 +207,31 @@ def test_tuning_writes_both_variants_and_reuses_its_records(tmp_path: Path):
     first = _tvm_hop("onnx").convert(onnx_model, ctx)
     first_seconds = time.perf_counter() - started
     meta = first.metadata
-    assert meta["tuned"] is True and meta["tune_trials"] == 6 and meta["tune_reused"] is False
+    assert meta["tuned"] is True and meta["tune_trials"] == 16 and meta["tune_reused"] is False
+    assert meta["tune_state"] == "tuned" and meta["tune_kernels"] >= 1 and meta["tune_kernels_reused"] == 0
+    assert meta["tune_trials_run"] >= meta["tune_kernels"]  # MetaSchedule measured candidates
     assert meta["variants"] == {"untuned": "model_untuned.so"}
     assert (first.path / "model_untuned.so").is_file()
     records = Path(meta["tuning_records"])
-    assert records.is_file() and records.is_relative_to(cache / "tvm-tuning")
+    assert records.is_relative_to(cache / "tvm-tuning")
+    assert (records / "database_tuning_record.json").stat().st_size > 0
     for entry in ("model.so", "model_untuned.so"):
         np.testing.assert_allclose(_run(first, ctx.example_feeds, entry)["logits"], reference, rtol=1e-4, atol=1e-5)
 
-    again = _context(MLP, tmp_path / "second", tvm_tune_trials=6, cache_dir=cache)
+    # Another model file (other weights), same kernels: the records are the kernels', not the file's.
+    other = _context(MLP_OTHER, tmp_path / "second", tvm_tune_trials=16, cache_dir=cache)
+    other_onnx = _source(MLP_OTHER, "onnx", other)
     started = time.perf_counter()
-    second = _tvm_hop("onnx").convert(onnx_model, again)
+    second = _tvm_hop("onnx").convert(other_onnx, other)
     second_seconds = time.perf_counter() - started
-    assert second.metadata["tune_reused"] is True
+    assert second.metadata["tune_state"] == "reused" and second.metadata["tune_reused"] is True
     assert second.metadata["tuning_records"] == meta["tuning_records"]
     assert second.metadata["tune_seconds"] < 0.05 * meta["tune_seconds"]
     assert second_seconds < first_seconds / 2
-    np.testing.assert_allclose(_run(second, ctx.example_feeds)["logits"], reference, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_run(second, other.example_feeds)["logits"],
+                               _torch_reference(MLP_OTHER, other.example_feeds), rtol=1e-4, atol=1e-5)
+
+    # A larger budget than the records cover searches again.
+    more = _context(MLP, tmp_path / "third", tvm_tune_trials=32, cache_dir=cache)
+    third = _tvm_hop("onnx").convert(_source(MLP, "onnx", more), more)
+    assert third.metadata["tune_state"] == "tuned" and third.metadata["tune_trials_run"] > 0
