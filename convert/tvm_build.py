@@ -15,7 +15,12 @@ default pipeline here is:
 1. `FoldBatchnormToConv2D` + `FoldConstant` (torch.export keeps BatchNorm, the dynamo ONNX
    exporter has folded it already; the pass matches bias-free convs only, the ResNet/MobileNet
    pattern: after a conv with bias the BatchNorm arithmetic stays, fused into the conv's
-   epilogue), `DecomposeOpsForInference`, `CanonicalizeBindings`;
+   epilogue); on CPU then `ConvertLayout` to channels-last convolutions (conv2d NHWC/HWIO, conv1d
+   NWC/WIO: the innermost output axis becomes the output channels, which the vector width divides,
+   instead of the output width, 7..56, which it mostly does not) and `PadMatmulColumns` (a constant
+   matmul weight whose column count the vector width does not divide, GPT-2's 50257-word head, is
+   padded with zero columns and the result sliced back); `DecomposeOpsForInference`,
+   `CanonicalizeBindings`;
 2. the stock legalize + `FuseOps` + `FuseTIR` passes;
 3. `dlight.ApplyDefaultSchedule` with, in order, `ParallelVectorize` (convcheck.convert.tvm_schedule), dlight's CPU
    `GEMV` and `Reduction` rules (for reductions along the contiguous axis: mean, softmax,
@@ -48,22 +53,16 @@ stolen vCPU stalls every parallel kernel), hence interleaved rounds.
 
 Tuning (`--tvm-tune TRIALS`)
 ----------------------------
-Random search over MetaSchedule's design spaces (its "replay-trace" strategy), run by code here
-because TVM's own tuning driver segfaults in this build (see convcheck.convert.tvm_tuning). Each
-kernel's default (`ParallelVectorize`) schedule competes with the sampled ones and the fastest is
-kept, so the tuned library is never slower than the untuned one (up to timing noise). The records
-(one trace per kernel, keyed by the kernel's structural hash) live in
-`cache_dir/tvm-tuning/<sha256(model artifact, shapes, target, tvm version)>/records.json`: a
-second build with the same inputs and no more trials reuses them and skips the search. The first
-search in a process also pays about 4 s for TVM to import its tensor-intrinsic library (TVMScript
-parsing; minutes before convcheck.convert.tvm_frames, the more modules loaded the slower).
-
-Measured through `TvmRuntime.infer` (ms, median), ONNX route:
-
-    model   trials  kernels  search won  tune s   tuned   untuned   reuse: tune s / convert s
-    MLP       64       3         3        29.7    0.048    0.061        0.0007 / 0.44
-    CNN       96       6         3        39.0    0.98     0.99         0.0014 / 0.91
-    encoder  160      16         4        44.2    0.143    0.152        0.0018 / 1.77
+TVM's own MetaSchedule tuner (convcheck.convert.tvm_tuning): `ms.tune_tasks` over the prepared
+module's kernels (gradient task scheduler, evolutionary search, XGBoost cost model), candidates built
+and timed by MetaSchedule's LocalBuilder/LocalRunner in worker processes. Kernels MetaSchedule has
+no record for keep the default schedule above, so a tuned library is never worse-scheduled than the
+untuned one where the search found nothing. Records: one MetaSchedule JSON database per target, TVM
+version and pre-tuning pipeline under `cache_dir/tvm-tuning/`, shared by every model (kernels are
+keyed by structural hash); a build whose kernels were all searched before at >= TRIALS pays only
+the compile ("records reused"). It ran as a hand-written random search before: MetaSchedule's
+driver segfaulted in `tvm.ir.save_json`, which turned out to be apache-tvm-ffi 0.1.15 under
+apache-tvm 0.27 (built against 0.1.14); the ffi is pinned now (see tvm_tuning's docstring).
 """
 
 from __future__ import annotations
@@ -113,9 +112,20 @@ def build_artifact(mod: Any, ctx: ConvertContext, source: Artifact, input_names:
     static_shapes = {n: list(np.shape(ctx.example_feeds[n])) for n in input_names}
     out_dir = ctx.workdir / "tvm"
     out_dir.mkdir(parents=True, exist_ok=True)
-    prepared = prepare(mod, target)
-
-    untuned = compile_module(prepared, target)
+    layout = "channels-last" if target.kind.name == "llvm" else "as imported"
+    try:
+        prepared = prepare(mod, target)
+        untuned = compile_module(prepared, target)
+    except Exception as exc:  # noqa: BLE001 - retried below; a second failure is the cell's
+        if target.kind.name != "llvm":
+            raise
+        # TVM's ConvertLayout/legalisation can fail on a converted graph the original compiles
+        # (a strided Conv1d stack: std::bad_alloc): build the model's own layout, slower, and say so.
+        layout = f"as imported (channels-last failed: {str(exc).splitlines()[0][:200]})"
+        ctx.log.append(f"tvm: channels-last build failed ({str(exc).splitlines()[0][:200]}); "
+                       "built with the model's own convolution layout")
+        prepared = prepare(mod, target, channels_last=False)
+        untuned = compile_module(prepared, target)
     compile_seconds = time.perf_counter() - started
     metadata: dict[str, Any] = {
         "entry": "model.so",
@@ -123,6 +133,7 @@ def build_artifact(mod: Any, ctx: ConvertContext, source: Artifact, input_names:
         "output_names": list(output_names or ctx.output_names),
         "target": target_dict,
         "pipeline": CPU_PIPELINE if target.kind.name == "llvm" else GPU_PIPELINE,
+        "conv_layout": layout,
         "frontend": frontend,
         "tuned": False,
         "compile_seconds": compile_seconds,

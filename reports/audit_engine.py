@@ -277,6 +277,12 @@ def _notes(cands: list[dict], document: dict, primary_source: str | None) -> lis
     if any(c["latency"] and c["latency"]["noisy"] for c in cands):
         notes.append("some latency figures are noisy (cv over 10%): the rule treats p50 gaps under max(10%, "
                      "cv) as ties, and so should a reader")
+    untuned = [c["id"] for c in cands if c["passes"] and (c.get("tvm_build") or {}).get("state") == "untuned"]
+    if untuned:
+        notes.append(f"TVM latency is an untuned build ({', '.join(untuned)}): convcheck's tuning-free schedules, "
+                     "compared here with runtimes that ship hand-tuned kernels (ONNX Runtime, OpenVINO). A "
+                     "MetaSchedule-tuned build (--tvm-tune TRIALS) is usually several times faster: rerun with it "
+                     "before ruling TVM out on latency")
     sizes = {c["size"] for c in cands if c["size"]}
     if len(sizes) > 1:
         notes.append(f"candidates mix model sizes ({', '.join(sorted(map(str, sizes)))})")

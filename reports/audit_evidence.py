@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 
 from convcheck.errors import ConvcheckError
-from convcheck.reports.cell_view import lockin_of, verified_by
+from convcheck.reports.cell_view import lockin_of, tvm_build, verified_by
 from convcheck.reports.escaping import first_line
 from convcheck.reports.load_view import curve_points
 from convcheck.reports.numbers import finite, readable, rows_text
@@ -273,6 +273,8 @@ def build_candidate(cell: dict[str, Any], document: dict[str, Any], budget: floa
                   "message": _message(cell)} if isinstance(error, dict) and error else None,
         "precheck_verdict": first_line((cell.get("precheck") or {}).get("verdict")),
         "verified_by": verified_by(cell),
+        # How a TVM library was scheduled (untuned / tuned / reused): an untuned figure is not TVM's best.
+        "tvm_build": tvm_build(cell),
     }
     cand["eligible"], cand["ineligible_reason"] = _eligibility(cand, budget, traffic)
     cand["eligibility_basis"] = _basis(cand, budget, traffic)

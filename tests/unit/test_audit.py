@@ -374,3 +374,21 @@ def test_load_figures_under_another_traffic_or_bound_are_not_this_audits_evidenc
     assert c["served"] is None and c["eligible"]  # judged by its p99 per call, and said so
     assert c["eligibility_basis"].startswith("p99 per call") and not out["budget"]["under_load"]
     assert not c["throughput"].get("measured_under_load")
+
+
+def _tvm(c: dict, **meta) -> dict:
+    c["artifacts"] = [{"hop": "onnx", "format": "onnx", "metadata": {}},
+                      {"hop": "tvm", "format": "tvm", "metadata": {"pipeline": "parallel-vectorize", **meta}}]
+    return c
+
+
+def test_an_untuned_tvm_figure_is_never_compared_without_saying_so() -> None:
+    untuned = audit(doc(cell("torch/onnx/ort", score=10, p50=5.0),
+                        _tvm(cell("torch/onnx/tvm", score=30, p50=20.0), tuned=False)), budget=50)
+    note = next(n for n in untuned["notes"] if n.startswith("TVM latency is an untuned build"))
+    assert "torch/onnx/tvm [cpu fp32]" in note and "--tvm-tune" in note
+    tuned = audit(doc(cell("torch/onnx/ort", score=10, p50=5.0),
+                      _tvm(cell("torch/onnx/tvm", score=30, p50=4.0), tuned=True, tune_trials=500,
+                           tune_state="tuned")), budget=50)
+    assert not any(n.startswith("TVM latency") for n in tuned["notes"])
+    assert not any(n.startswith("TVM latency") for n in audit(doc(cell("torch/onnx/ort")), budget=50)["notes"])

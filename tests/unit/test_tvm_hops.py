@@ -67,11 +67,33 @@ def build_lstm(size: str) -> Any:
     return LastStep().eval()
 
 
+def build_wide(size: str) -> Any:
+    """A classifier head with 300 outputs: the vector width does not divide it (PadMatmulColumns)."""
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(30, 16), torch.nn.Tanh(), torch.nn.Linear(16, 300)).eval()
+
+
+def build_conv1d(size: str) -> Any:
+    """Conv1d, strided and padded (channels-last on CPU: NWC/WIO)."""
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv1d(2, 8, 5, stride=2, padding=2), torch.nn.ReLU(),
+                               torch.nn.Conv1d(8, 16, 3, padding=1), torch.nn.AdaptiveAvgPool1d(1),
+                               torch.nn.Flatten()).eval()
+
+
 MODULE = __name__
 MLP = ModelSpec("tvm_test_mlp", "tiny MLP", "classifier", (InputSpec("features", (8, 30), dynamic_axes={0: "batch"}),),
                 ("logits",), {Format.TORCH: f"{MODULE}:build_mlp"}, batch=8)
 CNN = ModelSpec("tvm_test_cnn", "tiny CNN with BatchNorm", "classifier", (InputSpec("image", (1, 3, 16, 16)),),
                 ("logits",), {Format.TORCH: f"{MODULE}:build_cnn"}, batch=1)
+WIDE = ModelSpec("tvm_test_wide", "MLP with a 300-way head", "classifier", (InputSpec("features", (4, 30)),),
+                 ("logits",), {Format.TORCH: f"{MODULE}:build_wide"}, batch=4)
+CONV1D = ModelSpec("tvm_test_conv1d", "tiny 1-D CNN", "classifier", (InputSpec("wave", (1, 2, 64)),),
+                   ("logits",), {Format.TORCH: f"{MODULE}:build_conv1d"}, batch=1)
 LSTM = ModelSpec("tvm_test_lstm", "tiny LSTM", "regression", (InputSpec("sequence", (2, 10, 16)),),
                  ("out",), {Format.TORCH: f"{MODULE}:build_lstm"}, batch=2)
 
@@ -133,7 +155,7 @@ def test_modules_import_no_framework():
 @pytest.mark.framework
 @pytest.mark.slow
 @pytest.mark.parametrize("route", ["onnx", "exported_program"])
-@pytest.mark.parametrize("spec", [MLP, CNN], ids=["mlp", "cnn"])
+@pytest.mark.parametrize("spec", [MLP, CNN, WIDE, CONV1D], ids=["mlp", "cnn", "wide-head", "conv1d"])
 def test_tvm_matches_torch(spec: ModelSpec, route: str, tmp_path: Path):
     pytest.importorskip("tvm")
     ctx = _context(spec, tmp_path)
@@ -149,6 +171,33 @@ def test_tvm_matches_torch(spec: ModelSpec, route: str, tmp_path: Path):
 
     out = _run(artifact, ctx.example_feeds)
     np.testing.assert_allclose(out[spec.outputs[0]], _torch_reference(spec, ctx.example_feeds), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.framework
+@pytest.mark.slow
+def test_cpu_pipeline_pads_wide_matmuls_and_goes_channels_last(tmp_path: Path):
+    """The rewrites behind the untuned CPU figures fire where they should (their parity is
+    test_tvm_matches_torch's): a 300-column head is padded to the vector width and sliced back, and
+    a CNN's convolutions are built channels-last; a graph TVM cannot build channels-last (this
+    Conv1d stack) falls back to its own layout and says so."""
+    pytest.importorskip("tvm")
+    import onnx
+    import tvm
+    from tvm.relax.frontend.onnx import from_onnx
+
+    from convcheck.convert.tvm_schedule import make_target, prepare
+
+    target = tvm.target.Target(make_target("cpu", {}))
+    ctx = _context(WIDE, tmp_path / "wide")
+    model = onnx.load(str(_source(WIDE, "onnx", ctx).main_file))
+    mod = from_onnx(model, shape_dict={n: list(a.shape) for n, a in ctx.example_feeds.items()})
+    assert "strided_slice" in prepare(mod, target).script()
+
+    ctx = _context(CNN, tmp_path / "cnn")
+    assert _tvm_hop("onnx").convert(_source(CNN, "onnx", ctx), ctx).metadata["conv_layout"] == "channels-last"
+    ctx = _context(CONV1D, tmp_path / "conv1d")
+    layout = _tvm_hop("onnx").convert(_source(CONV1D, "onnx", ctx), ctx).metadata["conv_layout"]
+    assert layout == "channels-last" or layout.startswith("as imported (channels-last failed: ")
 
 
 @pytest.mark.framework

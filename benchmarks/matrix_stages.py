@@ -1,0 +1,75 @@
+"""Where a matrix run's time went: seconds per stage, per runtime family, and the slowest cells.
+
+Reads one or more results.json files (e.g. a cold `make matrix` before and after a change) and prints,
+side by side, the wall time of the run (started .. finished), the summed stage seconds per stage kind
+(reference, convert:<hop>, load, run, compare, benchmark, variants, load test), the same per runtime,
+and the ten slowest cells. Stage seconds are summed over cells: with --jobs 2 they add up to about twice
+the wall time. A conversion served from the artifact cache counts 0 s (it was paid once, by the first
+cell that needed it).
+
+    python benchmarks/matrix_stages.py runs/<before>/results.json runs/<after>/results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+
+
+def wall_seconds(run: dict) -> float | None:
+    try:
+        return (datetime.fromisoformat(run["finished"]) - datetime.fromisoformat(run["started"])).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def breakdown(path: Path) -> dict:
+    document = json.loads(path.read_text())
+    per_stage: dict[str, float] = defaultdict(float)
+    per_runtime: dict[str, float] = defaultdict(float)
+    cells = []
+    for cell in document["cells"]:
+        total = 0.0
+        for stage in cell.get("stages") or []:
+            seconds = stage.get("seconds") or 0.0
+            name = stage["stage"].split(":")[0] + (":" + stage["stage"].split(":")[1] if ":" in stage["stage"] else "")
+            per_stage[name] += seconds
+            total += seconds
+        per_runtime[cell.get("runtime", "?")] += total
+        cells.append((total, f"{cell['model']} × {cell['route']} [{cell.get('device')} {cell.get('precision')}]"))
+    return {"path": path, "wall": wall_seconds(document["run"]), "cells": len(document["cells"]),
+            "stages": per_stage, "runtimes": per_runtime, "slowest": sorted(cells, reverse=True)[:10]}
+
+
+def fmt(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="+", type=Path)
+    args = parser.parse_args()
+    runs = [breakdown(p) for p in args.results]
+    width = 14
+    head = "".join(f"{('run ' + str(i + 1)):>{width}}" for i in range(len(runs)))
+    for i, r in enumerate(runs):
+        print(f"run {i + 1}: {r['path']} ({r['cells']} cells, wall {fmt(r['wall'])})")
+    for title, key in (("stage", "stages"), ("runtime", "runtimes")):
+        names = sorted({n for r in runs for n in r[key]}, key=lambda n: -max(r[key].get(n, 0.0) for r in runs))
+        print(f"\n{title:24}{head}")
+        for name in names:
+            print(f"{name:24}" + "".join(f"{fmt(r[key].get(name)):>{width}}" for r in runs))
+        print(f"{'(sum of stage seconds)':24}" + "".join(f"{fmt(sum(r[key].values())):>{width}}" for r in runs))
+    for i, r in enumerate(runs):
+        print(f"\nslowest cells, run {i + 1}:")
+        for seconds, name in r["slowest"]:
+            print(f"  {fmt(seconds):>9}  {name}")
+
+
+if __name__ == "__main__":
+    main()
