@@ -90,8 +90,7 @@ class ParallelVectorize(ScheduleRule):
             kinds = "".join(it.kind for it in info.iters)
             if "O" in kinds or "RS" in kinds:
                 return None
-        bits = tvm.target.codegen.llvm_get_vector_width(target)
-        lanes = max(bits // 32, 4) if bits > 0 else 4
+        lanes = _lanes(target)
         try:
             for info in infos:
                 if not self._schedule_block(sch, info, lanes):

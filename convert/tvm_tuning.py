@@ -72,7 +72,7 @@ def tune(prepared: Any, target: Any, db_dir: Path, trials: int, log: list[str],
                  if not t.dispatched[0].attrs.get("tirx.is_scheduled", False)]
         ledger = _read_ledger(db_dir)
         keys = [_kernel_key(t.dispatched[0]) for t in tasks]
-        todo = [t for t, k in zip(tasks, keys) if ledger.get(k, 0) < trials]
+        todo = [(t, k) for t, k in zip(tasks, keys) if ledger.get(k, 0) < trials]
         report: dict[str, Any] = {"tune_kernels": len(tasks), "tune_kernels_reused": len(tasks) - len(todo)}
         database = _database(db_dir)
         if todo:
@@ -80,10 +80,9 @@ def tune(prepared: Any, target: Any, db_dir: Path, trials: int, log: list[str],
             budget = max(math.ceil(trials * len(todo) / max(len(tasks), 1)), len(todo))
             per_iter = max(MIN_TRIALS_PER_ITER, min(MAX_TRIALS_PER_ITER, budget // len(todo)))
             before = _record_count(db_dir)
-            _run_search(todo, database, logs_dir, budget, per_iter)
+            _run_search([t for t, _ in todo], database, logs_dir, budget, per_iter)
             database = _database(db_dir)  # re-read: the search appended to the files
-            for task in todo:
-                key = _kernel_key(task.dispatched[0])
+            for _, key in todo:
                 ledger[key] = max(ledger.get(key, 0), trials)
             _write_ledger(db_dir, ledger)
             report.update(tune_trials_run=_record_count(db_dir) - before, tune_budget=budget)
