@@ -7,6 +7,7 @@ timer pair) is measured and reported so it can be checked against the figures.
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 import time
@@ -113,16 +114,23 @@ def median_ci_rel(samples: list[int] | np.ndarray) -> float:
     return float(x[n - 1 - lo] - x[lo]) / 2 / median
 
 
+@functools.lru_cache(maxsize=4096)
 def _median_ci_rank(n: int) -> int | None:
     """The largest 0-based rank j such that [x(j), x(n-1-j)] covers the median with >= 95%; None if none.
 
     The interval's lower end x(j) is the (j+1)-th smallest sample: it lies above the true median when at
     most j samples fall below it, B <= j with B ~ Bin(n, 1/2); likewise above. Coverage = 1 - 2 P(B <= j).
+
+    The binomial terms are summed in floats from their logarithms (lgamma): exact binomial coefficients
+    over 2**n are integers of thousands of digits at the n a fast runtime reaches in a second (20,000
+    calls), and summing those cost 28 s per figure.
     """
     best = None
     cumulative = 0.0
+    log_half_n = n * math.log(0.5)
+    log_n_fact = math.lgamma(n + 1)
     for j in range((n - 1) // 2):
-        cumulative += math.comb(n, j) / 2**n
+        cumulative += math.exp(log_n_fact - math.lgamma(j + 1) - math.lgamma(n - j + 1) + log_half_n)
         if 1 - 2 * cumulative < 0.95:
             break
         best = j

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from convcheck.validate.latency import LatencyConfig, measure
 
 
@@ -63,3 +65,29 @@ def test_median_interval_covers_the_median_95_percent_of_the_time():
             assert np.mean((draws[:, j + 1] <= np.log(2)) & (np.log(2) <= draws[:, n - 2 - j])) < 0.955
     assert median_ci_rel([5, 5, 5]) == float("inf")
     assert median_ci_rel([100] * 10) == 0.0
+
+
+@pytest.mark.timeout(20)  # a hang guard, not a timing test: the old sum took 28 s for n = 20,000 alone
+def test_median_rank_is_exact_and_cheap_at_the_counts_fast_runtimes_reach():
+    """The rank is the exact binomial one (checked in rationals), and a fast runtime's 20,000 calls cost
+    milliseconds: summed as integer binomials over 2**n it took 28 s per figure (5.6 min of a cold matrix)."""
+    import math
+    from fractions import Fraction
+
+    from convcheck.validate.latency import _median_ci_rank, median_ci_rel
+
+    def exact(n: int) -> int | None:
+        best, cumulative = None, Fraction(0)
+        for j in range((n - 1) // 2):
+            cumulative += Fraction(math.comb(n, j), 2**n)
+            if 1 - 2 * cumulative < Fraction(95, 100):
+                break
+            best = j
+        return best
+
+    for n in list(range(1, 120)) + [999, 1000, 2001]:
+        assert _median_ci_rank(n) == exact(n), n
+    _median_ci_rank.cache_clear()
+    j = _median_ci_rank(20_000)
+    assert abs(j - (20_000 / 2 - 1.96 * math.sqrt(20_000) / 2)) < 3  # the normal approximation, to a rank or two
+    assert median_ci_rel(list(range(1000, 21000))) == pytest.approx((20_000 - 1 - 2 * j) / 2 / 10_999.5, rel=1e-3)
