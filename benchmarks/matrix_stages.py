@@ -3,9 +3,12 @@
 Reads one or more results.json files (e.g. a cold `make matrix` before and after a change) and prints,
 side by side, the wall time of the run (started .. finished), the summed stage seconds per stage kind
 (reference, convert:<hop>, load, run, compare, benchmark, variants, load test), the same per runtime,
-and the ten slowest cells. Stage seconds are summed over cells: with --jobs 2 they add up to about twice
-the wall time. A conversion served from the artifact cache counts 0 s (it was paid once, by the first
-cell that needed it).
+and the ten slowest cells. Work shared between cells (the model's reference, a converted prefix such as
+the ONNX file under three runtimes) is recorded in every cell that used it, with the same seconds: it
+is counted once here (by model, stage and exact seconds), so the stage sums are the work the run did.
+With --jobs 2 they add up to about twice the wall time; with one job, wall minus the sum is the time no
+stage measured (worker start, framework imports, writing results). A conversion served from the
+artifact cache counts 0 s (it was paid once, by the first cell that needed it).
 
     python benchmarks/matrix_stages.py runs/<before>/results.json runs/<after>/results.json
 """
@@ -31,16 +34,22 @@ def breakdown(path: Path) -> dict:
     per_stage: dict[str, float] = defaultdict(float)
     per_runtime: dict[str, float] = defaultdict(float)
     cells = []
+    seen: set[tuple[str, str, float]] = set()
     for cell in document["cells"]:
         total = 0.0
         for stage in cell.get("stages") or []:
             seconds = stage.get("seconds") or 0.0
+            shared = (cell["model"], stage["stage"], seconds)
+            if seconds and shared in seen:
+                continue  # a reference or converted prefix another cell already paid for
+            seen.add(shared)
             name = stage["stage"].split(":")[0] + (":" + stage["stage"].split(":")[1] if ":" in stage["stage"] else "")
             per_stage[name] += seconds
             total += seconds
         per_runtime[cell.get("runtime", "?")] += total
         cells.append((total, f"{cell['model']} × {cell['route']} [{cell.get('device')} {cell.get('precision')}]"))
-    return {"path": path, "wall": wall_seconds(document["run"]), "cells": len(document["cells"]),
+    jobs = ((document["run"].get("settings") or {}).get("invocation") or {}).get("options", {}).get("jobs")
+    return {"path": path, "wall": wall_seconds(document["run"]), "cells": len(document["cells"]), "jobs": jobs,
             "stages": per_stage, "runtimes": per_runtime, "slowest": sorted(cells, reverse=True)[:10]}
 
 
@@ -61,10 +70,14 @@ def main() -> None:
         print(f"run {i + 1}: {r['path']} ({r['cells']} cells, wall {fmt(r['wall'])})")
     for title, key in (("stage", "stages"), ("runtime", "runtimes")):
         names = sorted({n for r in runs for n in r[key]}, key=lambda n: -max(r[key].get(n, 0.0) for r in runs))
-        print(f"\n{title:24}{head}")
+        print(f"\n{title:30}{head}")
         for name in names:
-            print(f"{name:24}" + "".join(f"{fmt(r[key].get(name)):>{width}}" for r in runs))
-        print(f"{'(sum of stage seconds)':24}" + "".join(f"{fmt(sum(r[key].values())):>{width}}" for r in runs))
+            print(f"{name:30}" + "".join(f"{fmt(r[key].get(name)):>{width}}" for r in runs))
+        print(f"{'(sum of stage seconds)':30}" + "".join(f"{fmt(sum(r[key].values())):>{width}}" for r in runs))
+    # Only meaningful when cells ran one at a time: with parallel jobs the stage sum exceeds the wall.
+    print(f"{'(wall - stage sum)':30}" + "".join(
+        f"{fmt(r['wall'] - sum(r['stages'].values()) if r['wall'] and (r['jobs'] or 1) == 1 else None):>{width}}"
+        for r in runs))
     for i, r in enumerate(runs):
         print(f"\nslowest cells, run {i + 1}:")
         for seconds, name in r["slowest"]:
