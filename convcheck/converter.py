@@ -81,3 +81,41 @@ class Converter:
 
     def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
         raise NotImplementedError
+
+
+def shared_intermediate(ctx: ConvertContext, source: Artifact, step: str, build: Callable[[Path], None]) -> Path:
+    """A folder made by the part of a precision-dependent hop that does not depend on the precision (the
+    float flatbuffer that fp16 and int8 then quantise, jax2tf's SavedModel): built once per source model
+    and inputs in the run, then read by the hop's cells of the other precisions.
+
+    It lives beside the cells' own folders in the model's artifact folder, named by a digest of the source
+    and the declared inputs, and is built under a temporary name and renamed into place, so a cell never
+    reads a half-written one (two workers may race; the loser's copy is dropped). Without a source digest
+    (nothing to key on) the step is built in the cell's own folder, as if not shared.
+    """
+    import hashlib
+    import os
+    import shutil
+
+    if not source.sha256:
+        folder = ctx.workdir / step
+        build(folder)
+        return folder
+    material = repr((step, source.sha256, ctx.input_specs,
+                     sorted((k, v.shape, str(v.dtype)) for k, v in ctx.example_feeds.items())))
+    folder = ctx.workdir.parent / f"shared-{step}-{hashlib.sha256(material.encode()).hexdigest()[:16]}"
+    if folder.is_dir():
+        ctx.log.append(f"{step}: reused {folder.name} (built by this model's cell of another precision)")
+        return folder
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        build(partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    try:
+        os.rename(partial, folder)
+    except OSError:  # another worker renamed its copy first: same inputs, same content
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder

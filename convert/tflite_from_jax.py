@@ -10,9 +10,10 @@ Precision (fp16 weights, dynamic-range int8) is the SavedModel hop's.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from convcheck.converter import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter, shared_intermediate
 from convcheck.convert.exported_program_from_torch import axis_symbol
 from convcheck.convert.tflite_from_savedmodel import TfliteFromSavedModel
 from convcheck.requirements import JAX, TENSORFLOW
@@ -37,16 +38,20 @@ class TfliteFromJax(Converter):
 
         from convcheck.model_spec import materialize
 
-        model = materialize(source)
-        specs = list(ctx.input_specs)
-        polymorphic = [_polymorphic_shape(s) for s in specs]
-        function = jax2tf.convert(lambda *args: model(*args), polymorphic_shapes=polymorphic)
-        signature = [tf.TensorSpec([None if a in s.dynamic_axes else d for a, d in enumerate(s.shape)],
-                                   tf.as_dtype(s.dtype), name=s.name) for s in specs]
-        module = tf.Module()
-        module.serving = tf.function(function, autograph=False, input_signature=signature)
-        saved = ctx.workdir / "jax2tf_savedmodel"
-        tf.saved_model.save(module, str(saved), signatures={"serving_default": module.serving.get_concrete_function()})
+        def build(saved: Path) -> None:
+            model = materialize(source)
+            specs = list(ctx.input_specs)
+            polymorphic = [_polymorphic_shape(s) for s in specs]
+            function = jax2tf.convert(lambda *args: model(*args), polymorphic_shapes=polymorphic)
+            signature = [tf.TensorSpec([None if a in s.dynamic_axes else d for a, d in enumerate(s.shape)],
+                                       tf.as_dtype(s.dtype), name=s.name) for s in specs]
+            module = tf.Module()
+            module.serving = tf.function(function, autograph=False, input_signature=signature)
+            tf.saved_model.save(module, str(saved),
+                                signatures={"serving_default": module.serving.get_concrete_function()})
+
+        # The SavedModel does not depend on the precision: fp32, fp16 and int8 quantise the same one.
+        saved = shared_intermediate(ctx, source, "jax2tf_savedmodel", build)
         intermediate = Artifact(format=Format.SAVEDMODEL, path=saved, metadata={"signature": "serving_default"})
         converted = TfliteFromSavedModel().convert_impl(intermediate, ctx)
         converted.metadata["via"] = "jax2tf.convert -> tf.saved_model.save -> " + converted.metadata["via"]

@@ -20,9 +20,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
+from pathlib import Path
 from typing import Any
 
-from convcheck.converter import ConvertContext, Converter
+from convcheck.converter import ConvertContext, Converter, shared_intermediate
 from convcheck.convert.tflite_from_keras import inspect_flatbuffer
 from convcheck.errors import CellFailure
 from convcheck.requirements import LITERT_TORCH, LITERT_TORCH_ENV
@@ -66,13 +68,22 @@ class TfliteFromTorch(Converter):
         out_dir = ctx.workdir / "tflite"
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "model.tflite"
-        float_path = ctx.workdir / "model-fp32.tflite"  # beside the artifact: only the final model ships
+
+        def build(folder: Path) -> None:
+            folder.mkdir(parents=True)
+            with _quiet(ctx.log):
+                import litert_torch
+
+                litert_torch.convert(model, args).export(str(folder / "model.tflite"))
+
+        # The float flatbuffer does not depend on the precision: fp16 and int8 quantise the fp32 one.
+        float_path = shared_intermediate(ctx, source, "litert_torch_float", build) / "model.tflite"
         with _quiet(ctx.log):
             import litert_torch
 
-            edge_model = litert_torch.convert(model, args)
-            edge_model.export(str(float_path if precision != "fp32" else path))
-            if precision != "fp32":
+            if precision == "fp32":
+                shutil.copyfile(float_path, path)
+            else:
                 _quantise(float_path, path, precision)
         info = inspect_flatbuffer(path.read_bytes())
         input_map, output_map = _map_io(info, ctx, [tuple(a.shape) for a in args], _torch_shapes(model, args))
