@@ -102,15 +102,24 @@ def run_planned(runner: "CellRunner", planned: "PlannedCell") -> dict[str, Any]:
 def serve_cells(settings: "RunSettings", registries: dict[str, dict[str, object]], group: Iterable[tuple[int, Any]],
                 report: Callable[[int, str, str], None]) -> Iterator[Finished]:
     """The worker's loop, in a worker process or a Ray task: re-register what the parent registered,
-    then run the group's cells in order with one CellRunner (shared references and exports),
+    then run the cells in order with one CellRunner per model (shared references and exports),
     reporting (index, stage task, stage) before each stage can kill the worker."""
     from convcheck import registry
     from convcheck.pipeline import CellRunner
 
     for kind, entries in registries.items():
         getattr(registry, kind).adopt(entries)
-    runner = CellRunner(settings)
+    runner, model = CellRunner(settings), None
     for index, planned in group:
+        if planned.spec.name != model:
+            # A warm worker goes on to the next model's group: what it kept of the last model (references,
+            # converted artifacts, the loaded framework models) is dropped, not carried for the whole run.
+            if model is not None:
+                import gc
+
+                runner = CellRunner(settings)
+                gc.collect()
+            model = planned.spec.name
         runner.on_stage = lambda task, stage, i=index: report(i, task, stage)
         yield index, run_planned(runner, planned)
 

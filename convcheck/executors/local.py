@@ -2,9 +2,10 @@
 
 A converter that segfaults, hangs or eats memory takes down its worker, not the run: the cell
 becomes `crashed` (with the signal), `timeout` or `oom`, the worker is replaced, and the rest of the
-matrix goes on. Workers stay warm: a worker that finished its group (convcheck.executors.base) takes
-the next one, preferring a group of the same framework family (`import tensorflow` is paid once per
-worker, not per cell). With `--jobs N`, N workers run at once.
+matrix goes on. Workers stay warm: a worker that finished its group (convcheck.executors.base: one
+model's cells of one framework family) takes the next waiting group of its family, wherever it is in
+the queue (`import tensorflow` and the framework's first-call warm-up are paid once per worker, not per
+model). With `--jobs N`, N workers run at once.
 
 A worker's stdout and stderr (native libraries write banners and backtraces straight to the file
 descriptors) go to a log file of its own, not the terminal: each cell gets the lines written while
@@ -100,22 +101,52 @@ class LocalExecutor(Executor):
             self.shutdown()
 
     def _assign(self, pending: deque, on_start: Callable[[int], None]) -> None:
-        """Give waiting groups to idle workers (same family first), starting workers up to `jobs`."""
+        """Give waiting groups to idle workers, starting workers up to `jobs`.
+
+        An idle worker takes the next waiting group of its own family from anywhere in the queue, not only
+        the head: a worker that has imported torch goes on with the next model's torch cells instead of
+        being retired for a keras group and restarted later (a cold default matrix started ~90 workers one
+        per model and family, each paying a fresh interpreter and the framework's first-call warm-up).
+        Only when no idle worker's family is waiting does the head group get a worker: a new one while
+        fewer than `jobs` run, else an idle worker of another family is retired for it.
+        """
         while pending:
             idle = [w for w in self.workers if not w.current and not w.group]
             if not idle and len(self.workers) >= self.jobs:
                 return
-            first = pending[0][0][1]
-            family = family_of(first)
-            worker = next((w for w in idle if w.family == family), None)
-            if worker is None and len(self.workers) < self.jobs:
-                worker = self._start(first.env)
-            if worker is None:  # idle workers of another family only: retire one for a fresh one
-                self._stop(idle[0])
-                worker = self._start(first.env)
-            worker.family = family
-            worker.group = pending.popleft()
+            worker, at = self._warm_match(idle, pending)
+            if worker is None:
+                at, first = 0, pending[0][0][1]
+                if len(self.workers) < self.jobs:
+                    worker = self._start(first.env)
+                else:  # idle workers of another family only: retire one for a fresh one
+                    self._stop(idle[0])
+                    worker = self._start(first.env)
+                worker.family = family_of(first)
+            group = pending[at]
+            del pending[at]
+            worker.group = group
             self._send_next(worker, on_start)
+
+    def _warm_match(self, idle: list[_Worker], pending: deque) -> tuple[_Worker | None, int]:
+        """(an idle worker, the position of the first waiting group of its family), or (None, 0).
+
+        A worker whose resident memory has grown past half the limit between groups is retired first
+        (and a fresh one of its family takes the group): its leftovers must not push the next model's
+        cell over the limit and have that cell blamed for memory it did not use."""
+        for at, group in enumerate(pending):
+            family = family_of(group[0][1])
+            worker = next((w for w in idle if w.family == family), None)
+            if worker is None:
+                continue
+            rss = _rss_mb(worker.process.pid)
+            if rss is not None and rss > self.memory_mb / 2:
+                env = worker.env
+                self._stop(worker)
+                worker = self._start(env)
+                worker.family = family
+            return worker, at
+        return None, 0
 
     def _send_next(self, worker: _Worker, on_start: Callable[[int], None]) -> None:
         worker.current = None
