@@ -9,7 +9,7 @@ on first use, so `import convcheck` stays as light as before.
 from convcheck.version import __version__
 
 #: Names this package lends from convcheck.api, imported on first access (PEP 562).
-_API = ("run_matrix", "check", "resume", "audit", "load", "AuditResult", "MatrixOptions", "CheckOptions", "EngineOptions", "ReportOptions",
+_API = ("run_matrix", "check", "matrix", "Results", "ConversionFailures", "resume", "audit", "load", "AuditResult", "MatrixOptions", "CheckOptions", "EngineOptions", "ReportOptions",
         "RunResult", "RunInterrupted")
 
 __all__ = ["__version__", *_API]

@@ -18,7 +18,7 @@ from rich.text import Text
 from convcheck.cli_options import (
     DEVICE_OPT, PRECISION_OPT, SAMPLES_OPT, THREADS_OPT, ATOL_OPT, RTOL_OPT, EXECUTOR_OPT, RAY_ADDRESS_OPT,
     JOBS_OPT, TIMEOUT_OPT, MEMORY_OPT, NO_CACHE_OPT, RETRY_OPT, RESUME_OPT, BATCH_OPT, BENCH_SECONDS_OPT,
-    BENCH_ITERS_OPT, TVM_TUNE_OPT, TOOLCHAIN_OPT, OUT_OPT, FAIL_ON_OPT, LOCKIN_WEIGHTS_OPT, MAX_ARTIFACT_OPT, DRY_RUN_OPT,
+    BENCH_ITERS_OPT, TVM_TUNE_OPT, TOOLCHAIN_OPT, OUT_OPT, FAIL_ON_OPT, LOCKIN_WEIGHTS_OPT, MLFLOW_OPT, MAX_ARTIFACT_OPT, DRY_RUN_OPT,
 )
 from convcheck.cli_run import _print_plan, _print_result, _run, console, err_console  # noqa: F401 - shared with cli_load
 from convcheck.errors import ConvcheckError
@@ -201,6 +201,7 @@ def matrix(
     resume: Optional[str] = RESUME_OPT,
     fail_on: Optional[str] = FAIL_ON_OPT,
     lockin_weights: Optional[Path] = LOCKIN_WEIGHTS_OPT,
+    mlflow: Optional[str] = MLFLOW_OPT,
     dry_run: bool = DRY_RUN_OPT,
     max_artifact_mb: float = MAX_ARTIFACT_OPT,
     model_file: Optional[list[str]] = typer.Option(None, "--model-file", help="Your own model (any format "
@@ -235,6 +236,10 @@ def check(
     inputs: Optional[Path] = typer.Option(None, "--inputs", help="A .npz with one array per input name: your own data "
                                           "instead of random inputs. Stack several samples on a new first axis; each "
                                           "is compared and the worst counts."),
+    examples: Optional[Path] = typer.Option(None, "--examples", help="A .npz with one example batch per input name "
+                                            "(what the Python API writes for a live model): the first parity "
+                                            "sample, with seeded random samples of the same shapes and value "
+                                            "ranges after it. Use --inputs instead to give every sample."),
     reference: str = typer.Option("ort", "--reference", help="For ONNX files, what the routes are compared against: "
                                   "`ort` (ONNX Runtime CPU, optimisations off) or `onnx-reference` (the ONNX spec's "
                                   "evaluator). Other formats are compared with their own framework."),
@@ -260,6 +265,7 @@ def check(
     resume: Optional[str] = RESUME_OPT,
     fail_on: Optional[str] = FAIL_ON_OPT,
     lockin_weights: Optional[Path] = LOCKIN_WEIGHTS_OPT,
+    mlflow: Optional[str] = MLFLOW_OPT,
     dry_run: bool = DRY_RUN_OPT,
     max_artifact_mb: float = MAX_ARTIFACT_OPT,
 ) -> None:
@@ -274,12 +280,13 @@ def report(
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for the reports (default: the run's own folder)."),
     fail_on: Optional[str] = FAIL_ON_OPT,
     lockin_weights: Optional[Path] = LOCKIN_WEIGHTS_OPT,
+    mlflow: Optional[str] = MLFLOW_OPT,
 ) -> None:
     """Render a run's reports again (matrix.md, matrix.html, junit.xml, models/*), e.g. with other lock-in
     weights or --fail-on. Exit status as `matrix`: 1 when a cell has a status in --fail-on."""
     from convcheck.api import ReportOptions, render_run
 
-    result = render_run(run, out, ReportOptions(fail_on=fail_on, lockin_weights=lockin_weights))
+    result = render_run(run, out, ReportOptions(fail_on=fail_on, lockin_weights=lockin_weights, mlflow=mlflow))
     _print_result(result)
     raise typer.Exit(result.exit_code)
 
@@ -316,6 +323,7 @@ def audit(
     memory_limit: Optional[float] = MEMORY_OPT,
     no_cache: bool = NO_CACHE_OPT,
     lockin_weights: Optional[Path] = LOCKIN_WEIGHTS_OPT,
+    mlflow: Optional[str] = MLFLOW_OPT,
     load_duration: float = typer.Option(5.0, "--load-duration", metavar="SECONDS", help="With --latency-budget-ms and "
                                         "--traffic (or --price-per-hour): LoadGen's minimum duration per Server run "
                                         "(the run at the traffic and each capacity trial)."),
@@ -334,7 +342,7 @@ def audit(
                       latency_budget_ms=latency_budget_ms, traffic=traffic, price_per_hour=price_per_hour,
                       load_duration_s=load_duration, capacity_trials=capacity_trials)
     engine = EngineOptions(jobs=jobs, timeout=timeout, memory_limit=memory_limit, no_cache=no_cache)
-    result = _run(plan.options, engine, ReportOptions(fail_on="none", lockin_weights=lockin_weights),
+    result = _run(plan.options, engine, ReportOptions(fail_on="none", lockin_weights=lockin_weights, mlflow=mlflow),
                   specs=[plan.spec], command="audit", extra={"deploy": deploy})
     done = finish_audit(result, plan, latency_budget_ms, price_per_hour, traffic)
     out_dir, found = result.out_dir, done.audit
@@ -407,9 +415,24 @@ from convcheck.cli_load import load as _load_command  # noqa: E402 - `convcheck 
 app.command(name="load")(_load_command)
 
 
+def _optional_values(argv: list[str]) -> list[str]:
+    """`--mlflow` alone means its default store: typer passes click no optional-value option, so the bare flag
+    (last, or followed by another option) gets the value `default` here, before parsing."""
+    from convcheck.tracking import DEFAULT
+
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg == "--":  # what follows is arguments, not options
+            return out + argv[i:]
+        out.append(arg)
+        if arg == "--mlflow" and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(DEFAULT)
+    return out
+
+
 def main() -> None:
     try:
-        app()
+        app(args=_optional_values(sys.argv[1:]))
     except ConvcheckError as exc:
         from rich.markup import escape
 

@@ -51,6 +51,12 @@ FAIL_ON_OPT = typer.Option(None, "--fail-on", metavar="STATUS,...", help="Status
                            "missing_dep and no_device (could not run here) fail only when named.")
 LOCKIN_WEIGHTS_OPT = typer.Option(None, "--lockin-weights", metavar="FILE", help="A JSON file overriding the lock-in "
                                   "score's weights and facts (see convcheck/reports/data/lockin.json).")
+MLFLOW_OPT = typer.Option(None, "--mlflow", metavar="[URI]",
+                          help="Log one MLflow run per cell (params: model, route, target, package versions; metrics: "
+                          "parity, latency, memory, lock-in; tag: status; artifacts: the cell and its model's report) "
+                          "in an experiment named after the run. URI: sqlite:///path.db, a folder, or a server; "
+                          "alone: $MLFLOW_TRACKING_URI, else ./mlflow.db (`mlflow ui` in this folder shows it). "
+                          "Needs convcheck[mlflow].")
 MAX_ARTIFACT_OPT = typer.Option(20480.0, "--max-artifact-mb", min=0.01, help="A conversion that writes more than "
                                 "this many MiB is refused (convert_error) and its output deleted: a model or "
                                 "converter must not fill the disk.")

@@ -60,6 +60,10 @@ def _print_result(result: Any) -> None:
     terminal.render(result.results, console, set(result.fail_on))
     console.print(f"\nresults: {out_dir / 'results.json'}\nreports: {written['matrix.html']}, "
                   f"{written['matrix.md']}, {written['junit.xml']}, {out_dir / 'models'}/")
+    if result.tracking is not None:
+        logged = result.tracking
+        console.print(f"mlflow: {len(logged.run_ids)} runs in experiment {logged.experiment_name!r} "
+                      f"({logged.experiment_id}) at {logged.uri}")
 
 
 def _run(options: Any, engine: Any, report: Any, resume: Optional[str] = None, dry_run: bool = False,

@@ -39,9 +39,19 @@ SUPPORTED = (".onnx, .pt2, TorchScript (.pt/.ts), .keras, a SavedModel folder, .
 
 
 def spec_for_model(given: str, overrides: list[str], npz: Path | None, source: str | None = None,
-                   signature: str | None = None) -> ModelSpec:
+                   signature: str | None = None, examples: Path | None = None) -> ModelSpec:
     """The ModelSpec for `convcheck check GIVEN [--source SRC]`; a one-line ConvcheckError for anything
-    unusable. With `source`, GIVEN is a .tflite converted from SRC, checked against SRC."""
+    unusable. With `source`, GIVEN is a .tflite converted from SRC, checked against SRC.
+
+    `npz` (--inputs) is the user's data: every parity sample. `examples` (--examples, and what the Python
+    API writes for a live model's example inputs) is one batch like the real data: the first sample, with
+    seeded draws of the same shapes and ranges after it, as for a `module:factory`'s example inputs."""
+    if examples is not None:
+        if npz is not None:
+            raise ConvcheckError("give --inputs (every sample) or --examples (the first sample, random ones like it "
+                                 "after it), not both")
+        spec = spec_for_model(given, overrides, examples, source, signature)
+        return _with_feeds(spec, spec.given_feeds[0]) if len(spec.given_feeds) == 1 else spec
     if source is not None:
         return _given_with_source(given, source, overrides, npz, signature)
     path = Path(given)

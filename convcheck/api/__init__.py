@@ -1,4 +1,5 @@
-"""The Python API: `convcheck.run_matrix(...)`, `convcheck.check(...)`, `convcheck.resume(...)`.
+"""The Python API: `convcheck.check(model, example_inputs)`, `convcheck.matrix(...)` (live models, paths,
+zoo names: convcheck.api.live), `convcheck.run_matrix(options)`, `convcheck.resume(...)`.
 
 What a run computes is a typed, frozen option object: `MatrixOptions` (zoo models, and your files,
 down routes) or `CheckOptions` (one model file of yours). How it runs is `EngineOptions` (executor,
@@ -20,9 +21,14 @@ from convcheck.api.audit import AuditPlan, AuditResult, audit, finish_audit, pla
 from convcheck.api.load import LoadPlan, load, plan_load
 from convcheck.api.options import (OPTIONS_VERSION, CheckOptions, EngineOptions, MatrixOptions, PlanOptions,
                                    ReportOptions)
-from convcheck.api.run import (CLI_FIELDS, RunInterrupted, RunResult, check, execute, load_document, options_for_resume,
+from convcheck.api.run import (CLI_FIELDS, RunInterrupted, RunResult, execute, load_document, options_for_resume,
                                plan_cells, render_run, resume, run_matrix, stored_options)
+from convcheck.api.results import ConversionFailures
+from convcheck.api.live import check, matrix
+
+#: What check() and matrix() return (the name docs/python.md uses).
+Results = RunResult
 
 __all__ = ["AuditPlan", "AuditResult", "audit", "finish_audit", "plan_audit", "LoadPlan", "load", "plan_load", "CLI_FIELDS", "OPTIONS_VERSION", "CheckOptions", "EngineOptions", "MatrixOptions", "PlanOptions", "ReportOptions",
-           "RunInterrupted", "RunResult", "check", "execute", "load_document", "options_for_resume", "plan_cells",
+           "RunInterrupted", "RunResult", "Results", "ConversionFailures", "matrix", "check", "execute", "load_document", "options_for_resume", "plan_cells",
            "render_run", "resume", "run_matrix", "stored_options"]

@@ -108,11 +108,18 @@ def finish_audit(run: RunResult, plan: AuditPlan, latency_budget_ms: float | Non
     write_json_atomic(files["audit.json"], found)
     write_text_atomic(files["audit.md"], render_audit_md(found))
     write_text_atomic(files["audit.html"], render_audit_html(found))
+    if run.tracking is not None:  # --mlflow: the decision beside the cells it was made from
+        from convcheck.tracking import log_files
+
+        primary = (found.get("recommendation") or {}).get("primary") or {}
+        log_files(run.tracking, f"audit {plan.spec.name} for {plan.deploy}", list(files.values()),
+                  {"convcheck.audit": plan.deploy, "recommended": str(primary.get("id") or "none")})
     return AuditResult(run, found, files)
 
 
 def audit(model: str, deploy: str, *, latency_budget_ms: float | None = None, price_per_hour: float | None = None,
           traffic: float | None = None, engine: EngineOptions | None = None, lockin_weights: PathLike | None = None,
+          mlflow: str | None = None,
           on_plan: Callable[[list[Any]], None] | None = None, on_cell_start: CellStart | None = None,
           on_cell_done: CellDone | None = None, **plan_options: Any) -> AuditResult:
     """Audit `model` (a zoo name or your file) for `deploy` (cpu-server, nvidia-gpu, apple, mobile,
@@ -120,7 +127,7 @@ def audit(model: str, deploy: str, *, latency_budget_ms: float | None = None, pr
     input_data, out, samples, threads, bench_seconds, bench_iters, load_duration_s, capacity_trials)."""
     plan = plan_audit(model, deploy, latency_budget_ms=latency_budget_ms, traffic=traffic,
                       price_per_hour=price_per_hour, **plan_options)
-    run = execute(plan.options, engine, ReportOptions(fail_on="none", lockin_weights=lockin_weights),
+    run = execute(plan.options, engine, ReportOptions(fail_on="none", lockin_weights=lockin_weights, mlflow=mlflow),
                   command="audit", specs=[plan.spec], extra={"deploy": deploy}, on_plan=on_plan,
                   on_cell_start=on_cell_start, on_cell_done=on_cell_done)
     return finish_audit(run, plan, latency_budget_ms, price_per_hour, traffic)

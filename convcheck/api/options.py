@@ -216,11 +216,17 @@ class MatrixOptions(_PlanOptions):
     #: Zoo model names; None: the whole zoo (or only `model_files`, when there are some); ("all",).
     models: Optional[tuple[str, ...]] = field(default=None, kw_only=False)
     model_files: tuple[str, ...] = ()  # your models, in any format `check` reads
+    #: Beside model_files, one entry each: a .npz of example inputs (as CheckOptions.examples), or "" for none.
+    model_examples: tuple[str, ...] = ()
     size: str = "full"  # type: ignore[misc]  # zoo model size: full or tiny
 
     def __post_init__(self) -> None:
         self._set("models", _words(self.models))
         self._set("model_files", tuple(str(v) for v in self.model_files or ()))
+        self._set("model_examples", tuple(str(v) for v in self.model_examples or ()))
+        if self.model_examples and len(self.model_examples) != len(self.model_files):
+            raise ConvcheckError(f"model_examples has {len(self.model_examples)} entries for {len(self.model_files)} "
+                                 "model_files: give one per file (\"\" for a file without examples)")
         if self.size not in ("full", "tiny"):
             raise ConvcheckError(f"unknown size {self.size!r}: use full or tiny")
         super().__post_init__()
@@ -233,11 +239,14 @@ class MatrixOptions(_PlanOptions):
         if self.model_files:
             from convcheck.zoo.user_files import spec_for_model
 
-            specs += [spec_for_model(f, list(self.input_specs), None) for f in self.model_files]
+            examples = self.model_examples or ("",) * len(self.model_files)
+            specs += [spec_for_model(f, list(self.input_specs), None, examples=Path(e) if e else None)
+                      for f, e in zip(self.model_files, examples)]
         return specs
 
     def resolved(self) -> MatrixOptions:
-        return dataclasses.replace(super().resolved(), model_files=tuple(_resolved(f) for f in self.model_files))
+        return dataclasses.replace(super().resolved(), model_files=tuple(_resolved(f) for f in self.model_files),
+                                   model_examples=tuple(_resolved(e) if e else "" for e in self.model_examples))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -249,7 +258,9 @@ class CheckOptions(_PlanOptions):
     model: Optional[str] = field(default=None, kw_only=False)
     source: Optional[str] = None  # for a .tflite you converted: the model it came from
     signature: Optional[str] = None  # for a SavedModel: the signature to check
-    input_data: Optional[Path] = None  # --inputs: a .npz with one array per input name
+    input_data: Optional[Path] = None  # --inputs: a .npz with one array per input name (every sample)
+    #: --examples: a .npz of one example batch: the first sample, seeded draws like it after it.
+    examples: Optional[Path] = None
     reference: str = "ort"  # for ONNX files: ort or onnx-reference
 
     def __post_init__(self) -> None:
@@ -258,6 +269,10 @@ class CheckOptions(_PlanOptions):
         self._set("model", os.fspath(self.model))
         self._set("source", None if self.source is None else os.fspath(self.source))
         self._set("input_data", _path(self.input_data))
+        self._set("examples", _path(self.examples))
+        if self.input_data is not None and self.examples is not None:
+            raise ConvcheckError("give --inputs (every sample) or --examples (the first sample, random ones like it "
+                                 "after it), not both")
         super().__post_init__()
         from convcheck.routes import reference_choices
         from convcheck.types import Format
@@ -270,7 +285,7 @@ class CheckOptions(_PlanOptions):
         from convcheck.zoo.user_files import spec_for_model
 
         return [spec_for_model(self.model, list(self.input_specs), self.input_data,  # type: ignore[arg-type]
-                               source=self.source, signature=self.signature)]
+                               source=self.source, signature=self.signature, examples=self.examples)]
 
     def references(self) -> dict[Any, str]:
         from convcheck.routes import reference_choices
@@ -280,8 +295,9 @@ class CheckOptions(_PlanOptions):
 
     def resolved(self) -> CheckOptions:
         data = self.input_data.resolve() if self.input_data is not None and self.input_data.exists() else self.input_data
+        examples = self.examples.resolve() if self.examples is not None and self.examples.exists() else self.examples
         return dataclasses.replace(super().resolved(), model=_resolved(self.model), source=_resolved(self.source),
-                                   input_data=data)
+                                   input_data=data, examples=examples)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -321,9 +337,15 @@ class ReportOptions(_Options):
     #: Statuses, `failures`, `all` or `none`; None: every failure (missing_dep, no_device not).
     fail_on: Optional[tuple[str, ...]] = None
     lockin_weights: Optional[Path] = None  # a JSON file over convcheck/reports/data/lockin.json
+    #: `--mlflow [URI]`: log one MLflow run per cell (convcheck.tracking); "default": MLFLOW_TRACKING_URI or
+    #: ./mlflow.db. None: no tracking.
+    mlflow: Optional[str] = None
 
     def __post_init__(self) -> None:
         from convcheck.reports.lockin import load_lockin_data
+
+        if self.mlflow is not None:
+            self._set("mlflow", os.fspath(self.mlflow))
 
         self._set("fail_on", _words(self.fail_on))
         self._set("lockin_weights", _path(self.lockin_weights))

@@ -28,6 +28,8 @@ class RunResult:
     fail_on: frozenset[str]
     reports: dict[str, Path]  # matrix.md, matrix.html, junit.xml
     options: Optional[PlanOptions] = None
+    #: With ReportOptions(mlflow=...): where the cells were logged (convcheck.tracking.Logged).
+    tracking: Optional[Any] = None
 
     @property
     def ok(self) -> bool:
@@ -35,7 +37,58 @@ class RunResult:
 
     @property
     def cells(self) -> list[dict[str, Any]]:
+        """results.json's cells: one dict per model x route x device x precision."""
         return self.results["cells"]
+
+    def failures(self) -> list[dict[str, Any]]:
+        """The cells whose status fails the run (`fail_on`: by default every failure; missing_dep and
+        no_device are reasons a cell could not run here, not failures)."""
+        return [c for c in self.cells if c["status"] in self.fail_on]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The cells as flat rows (convcheck.api.results.COLUMNS): None where a cell measured nothing."""
+        from convcheck.api.results import rows
+
+        return rows(self.cells)
+
+    def to_pandas(self) -> Any:
+        """The rows as a pandas DataFrame (pandas is optional: `pip install pandas`)."""
+        try:
+            import pandas
+        except ImportError:
+            raise ConvcheckError("to_pandas() needs pandas: pip install pandas (or use .rows(), a list of dicts)") \
+                from None
+        from convcheck.api.results import COLUMNS
+
+        return pandas.DataFrame(self.rows(), columns=list(COLUMNS))
+
+    def table(self) -> str:
+        """A plain-text table of the cells (model, route, target, status, error, latency)."""
+        from convcheck.api.results import text_table
+
+        return text_table(self.cells)
+
+    def raise_for_failures(self) -> "RunResult":
+        """Raise ConversionFailures (an AssertionError whose message is the failing cells' table) when a cell
+        fails the run; return this result otherwise, so a script can chain it."""
+        from convcheck.api.results import ConversionFailures, summary_line, text_table
+
+        failed = self.failures()
+        if failed:
+            raise ConversionFailures(f"{len(failed)} of {len(self.cells)} cells failed (run {self.run_id}, "
+                                     f"{self.out_dir / 'matrix.html'}):\n{text_table(failed)}\n"
+                                     f"all: {summary_line(self.cells)}", failed)
+        return self
+
+    def _repr_html_(self) -> str:
+        from convcheck.api.results import html_table, summary_line
+
+        return html_table(self.cells, f"convcheck run {self.run_id}", summary_line(self.cells))
+
+    def __repr__(self) -> str:
+        from convcheck.api.results import summary_line
+
+        return f"<convcheck results {self.run_id}: {summary_line(self.cells)}; {self.out_dir}>"
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -167,7 +220,7 @@ def execute(options: PlanOptions, engine: EngineOptions | None = None, report: R
     from convcheck.cache import CellCache
     from convcheck.environment import physical_cores
     from convcheck.executors import Limits, make_executor
-    from convcheck.matrix import run_cells
+    from convcheck.engine import run_cells
     from convcheck.paths import cache_dir
     from convcheck.plan import RunSettings
     from convcheck.results import new_run_id
@@ -177,6 +230,10 @@ def execute(options: PlanOptions, engine: EngineOptions | None = None, report: R
     engine, report = engine or EngineOptions(), report or ReportOptions()
     command = command or options.kind
     cells = plan_cells(options, specs)
+    if report.mlflow is not None:  # an unusable store is a usage error now, not after the last cell
+        from convcheck.tracking import check_store
+
+        check_store(report.mlflow)
     if only is not None:
         cells = [c for c in cells if (c.spec.name, c.route.id, c.target.device, c.target.precision) in only]
         if not cells:
@@ -219,7 +276,7 @@ def execute(options: PlanOptions, engine: EngineOptions | None = None, report: R
 def _outputs(results: dict[str, Any], out_dir: Path, report: ReportOptions, options: PlanOptions | None
              ) -> RunResult:
     """The run's last task: lock-in scores over every cell, then results.json and the reports."""
-    from convcheck.matrix import exit_code
+    from convcheck.engine import exit_code
     from convcheck.reports.outputs import score, write_reports
     from convcheck.atomic import write_json_atomic
 
@@ -227,8 +284,13 @@ def _outputs(results: dict[str, Any], out_dir: Path, report: ReportOptions, opti
     results = score(results, report.lockin_weights)
     write_json_atomic(out_dir / "results.json", results)
     written = write_reports(results, out_dir, fail_on)
+    tracking = None
+    if report.mlflow is not None:
+        from convcheck.tracking import log_run
+
+        tracking = log_run(results, out_dir, report.mlflow)
     return RunResult(results, out_dir, results["run"]["id"], exit_code(results, fail_on), frozenset(fail_on),
-                     written, options)
+                     written, options, tracking)
 
 
 def render_run(run: str, out: PathLike | None = None, report: ReportOptions | None = None) -> RunResult:
@@ -236,6 +298,10 @@ def render_run(run: str, out: PathLike | None = None, report: ReportOptions | No
     store (id, prefix, `latest`), into `out` (default: the run's own folder)."""
     report = report or ReportOptions()
     document, where = load_document(run)
+    if report.mlflow is not None:
+        from convcheck.tracking import check_store
+
+        check_store(report.mlflow)
     return _outputs(document, Path(out) if out is not None else where, report, None)
 
 

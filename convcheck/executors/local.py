@@ -19,8 +19,10 @@ more virtual memory than they touch). A worker the kernel's OOM killer takes is 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import sys
 import signal
 import tempfile
 import time
@@ -79,7 +81,8 @@ class LocalExecutor(Executor):
             parent, child = self.context.Pipe()
             process = self.context.Process(target=worker_main, args=(child, self.settings, self.registries, log_path),
                                            daemon=True, name="convcheck-worker")
-            process.start()
+            with _main_not_rerun(self.registries):
+                process.start()
             child.close()
         worker = _Worker(process, parent, log_path=log_path, env=env)
         self.workers.append(worker)
@@ -255,6 +258,47 @@ class LocalExecutor(Executor):
                 self._kill(worker)  # interrupted mid-cell: its half-done cell is not kept
             else:
                 self._stop(worker)
+
+
+@contextlib.contextmanager
+def _main_not_rerun(registries: dict[str, dict[str, object]]) -> Iterator[None]:
+    """Start a spawned worker without it running the caller's script again.
+
+    multiprocessing's spawn re-imports the parent's `__main__` file in every child (as `__mp_main__`), so a
+    notebook-style script that calls `convcheck.check(model, ...)` at top level, without an
+    `if __name__ == "__main__":` guard, would run again in each worker and fail it. A worker needs nothing
+    from that script (the model is loaded from the file the API wrote), unless something registered from it
+    travels with the work (a converter class defined in the script): only then is the script re-imported.
+    """
+    main = sys.modules.get("__main__")
+    if main is None or _needs_main(registries) or getattr(main, "__spec__", None) is None \
+            and not hasattr(main, "__file__"):
+        yield
+        return
+    had_file, file = hasattr(main, "__file__"), getattr(main, "__file__", None)
+    spec = getattr(main, "__spec__", None)
+    try:
+        if had_file:
+            del main.__file__
+        main.__spec__ = None
+        yield
+    finally:
+        if had_file:
+            main.__file__ = file
+        main.__spec__ = spec
+
+
+def _needs_main(registries: dict[str, dict[str, object]]) -> bool:
+    """Whether a registry entry that travels to workers lives in `__main__` (by dotted path or by object)."""
+    def in_main(entry: object) -> bool:
+        if isinstance(entry, str):
+            return entry.startswith("__main__")
+        module = getattr(entry, "__module__", None) or type(entry).__module__
+        builders = getattr(entry, "builders", None)
+        return module == "__main__" or isinstance(builders, dict) and any(
+            str(b).startswith("__main__") for b in builders.values())
+
+    return any(in_main(entry) for entries in registries.values() for entry in entries.values())
 
 
 def _rss_mb(pid: int) -> float | None:

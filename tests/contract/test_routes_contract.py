@@ -15,7 +15,7 @@ import pytest
 from packaging.requirements import Requirement as Declared
 from packaging.utils import canonicalize_name
 
-from convcheck.matrix import run_cells
+from convcheck.engine import run_cells
 from convcheck.plan import plan
 from convcheck.plan import RunSettings
 from convcheck.registry import models

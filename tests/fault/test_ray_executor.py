@@ -8,7 +8,7 @@ import pytest
 from convcheck.environment import physical_cores
 from convcheck.executors import Limits
 from convcheck.executors.local import LocalExecutor
-from convcheck.matrix import run_cells
+from convcheck.engine import run_cells
 from convcheck.plan import plan
 from convcheck.plan import RunSettings
 from convcheck.registry import converters, models

@@ -88,7 +88,7 @@ def test_two_runs_at_once_on_one_cache_and_store_both_finish_and_agree(tmp_path)
 
 
 def test_diff_shows_a_planted_regression(tmp_path, monkeypatch, fresh_routes):
-    from convcheck.matrix import run_cells
+    from convcheck.engine import run_cells
     from convcheck.plan import plan
     from convcheck.plan import RunSettings
     from convcheck.registry import converters, models

@@ -19,7 +19,7 @@ from convcheck.environment import package_version
 from convcheck.envs import MANIFEST, clear, ensure, list_envs
 from convcheck.executors import Limits
 from convcheck.executors.local import LocalExecutor
-from convcheck.matrix import run_cells
+from convcheck.engine import run_cells
 from convcheck.plan import RunSettings, plan
 from convcheck.registry import converters, models
 from convcheck.routes import select_routes

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.framework
 
 pytest.importorskip("onnxruntime")
 
-from convcheck.matrix import run_cells  # noqa: E402
+from convcheck.engine import run_cells  # noqa: E402
 from convcheck.plan import plan  # noqa: E402
 from convcheck.plan import RunSettings  # noqa: E402
 from convcheck.routes import select_routes  # noqa: E402

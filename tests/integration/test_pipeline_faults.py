@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convcheck.matrix import exit_code, run_cells
+from convcheck.engine import exit_code, run_cells
 from convcheck.plan import plan
 from convcheck.plan import RunSettings
 from convcheck.registry import converters, models

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from convcheck.matrix import run_cells
+from convcheck.engine import run_cells
 from convcheck.plan import plan
 from convcheck.plan import RunSettings
 from convcheck.registry import models

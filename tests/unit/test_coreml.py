@@ -24,7 +24,7 @@ from convcheck.environment import module_present
 if not all(module_present(m) for m in ("coremltools", "torch", "tensorflow")):
     pytest.skip("needs coremltools, torch and tensorflow", allow_module_level=True)
 
-from convcheck.matrix import run_cells  # noqa: E402
+from convcheck.engine import run_cells  # noqa: E402
 from convcheck.plan import plan  # noqa: E402
 from convcheck.reference import Reference  # noqa: E402
 from convcheck.plan import RunSettings  # noqa: E402

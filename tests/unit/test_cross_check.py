@@ -15,7 +15,7 @@ import pytest
 from convcheck.plan import RunSettings, plan
 from convcheck.registry import models
 from convcheck.routes import select_routes
-from convcheck.matrix import run_cells
+from convcheck.engine import run_cells
 from convcheck.validate.latency import LatencyConfig
 from convcheck.validate.runtimes.ort import OrtRuntime
 

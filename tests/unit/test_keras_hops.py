@@ -8,7 +8,7 @@ pytestmark = pytest.mark.framework
 
 pytest.importorskip("tf2onnx")
 
-from convcheck.matrix import run_cells  # noqa: E402
+from convcheck.engine import run_cells  # noqa: E402
 from convcheck.plan import plan  # noqa: E402
 from convcheck.plan import RunSettings  # noqa: E402
 from convcheck.registry import models  # noqa: E402

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.framework
 pytest.importorskip("tensorflow")
 
 from convcheck.cache import CellCache  # noqa: E402
-from convcheck.matrix import run_cells  # noqa: E402
+from convcheck.engine import run_cells  # noqa: E402
 from convcheck.plan import plan  # noqa: E402
 from convcheck.pipeline import CellRunner  # noqa: E402
 from convcheck.plan import RunSettings  # noqa: E402

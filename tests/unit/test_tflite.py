@@ -13,7 +13,7 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")
 
 from convcheck.failures import classify  # noqa: E402
-from convcheck.matrix import run_cells  # noqa: E402
+from convcheck.engine import run_cells  # noqa: E402
 from convcheck.plan import plan  # noqa: E402
 from convcheck.plan import RunSettings  # noqa: E402
 from convcheck.registry import converters, models, runtimes  # noqa: E402

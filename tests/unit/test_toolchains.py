@@ -119,7 +119,7 @@ def test_a_cell_in_an_environment_reports_that_environments_versions_and_diff_sa
 
 
 def test_a_cell_whose_reference_is_the_overridden_package_says_both_sides_ran_it(tmp_path: Path) -> None:
-    from convcheck.matrix import reference_overridden
+    from convcheck.engine import reference_overridden
 
     settings = RunSettings(workdir=tmp_path, toolchains=("onnxruntime==1.31.0",))
     onnx_ort, torch_ort = route("onnx/ort"), route("torch/onnx/ort")
