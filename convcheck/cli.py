@@ -405,10 +405,11 @@ def diff(
     raise typer.Exit(1 if worse else 0)
 
 
-from convcheck.cli_state import cache_app, envs_app  # noqa: E402 - sub-command groups, attached after `app`
+from convcheck.cli_state import cache_app, ecosystem_app, envs_app  # noqa: E402 - sub-command groups, attached after `app`
 
 app.add_typer(cache_app, name="cache")
 app.add_typer(envs_app, name="envs")
+app.add_typer(ecosystem_app, name="ecosystem")
 
 from convcheck.cli_load import load as _load_command  # noqa: E402 - `convcheck load`, in a module of its own
 

@@ -43,9 +43,15 @@ def plugin_lockin_data() -> dict:
 
 
 def load_lockin_data(override: Path | None = None) -> dict:
-    """The shipped facts and weights over the facts plugins declare, with a user's JSON file deep-merged
+    """The shipped (or newest refreshed) facts and weights over the facts plugins declare, with a user's JSON file deep-merged
     over both (the shipped file wins over a plugin: a plugin adds what the file does not know)."""
-    shipped = json.loads(resources.files("convcheck.reports").joinpath("data/lockin.json").read_text("utf-8"))
+    from convcheck.ecosystem import newest_snapshot
+
+    # `convcheck ecosystem refresh` writes a dated copy with PyPI's current maintenance signals; the newest one
+    # scores. Without one (offline, never refreshed) the shipped snapshot does.
+    refreshed = newest_snapshot()
+    shipped = json.loads(refreshed.read_text("utf-8")) if refreshed is not None else \
+        json.loads(resources.files("convcheck.reports").joinpath("data/lockin.json").read_text("utf-8"))
     data = _deep_merge(plugin_lockin_data(), shipped)
     if override is None:
         return data
@@ -255,6 +261,11 @@ def _toolchain(source: str, steps: list[str], runtime: str, data: dict) -> dict:
         deps = tool.get("deprecations") or []
         severity = max((float(d["severity"]) for d in deps), default=0.0)
         text = f"{name} {tool['latest']} released {tool['released']} ({days} days before the snapshot)"
+        cadence = tool.get("cadence") or {}  # a refreshed snapshot (convcheck ecosystem refresh) has these
+        if cadence.get("releases_last_365_days") is not None:
+            text += f", {cadence['releases_last_365_days']} stable releases in the year before it"
+        if tool.get("yanked"):
+            text += f", yanked: {', '.join(y['version'] for y in tool['yanked'])}"
         text += "".join(f"; {d['what']} (severity {d['severity']})" for d in deps)
         rated.append((max(staleness, severity), text))
     value, worst = max(rated, key=lambda r: r[0])
