@@ -56,7 +56,7 @@ MLFLOW_OPT = typer.Option(None, "--mlflow", metavar="[URI]",
                           "parity, latency, memory, lock-in; tag: status; artifacts: the cell and its model's report) "
                           "in an experiment named after the run. URI: sqlite:///path.db, a folder, or a server; "
                           "alone: $MLFLOW_TRACKING_URI, else ./mlflow.db (`mlflow ui` in this folder shows it). "
-                          "Needs convcheck[mlflow].")
+                          "Needs mlflow-skinny, sqlalchemy and alembic (the `mlflow` extra of convcheck).")
 MAX_ARTIFACT_OPT = typer.Option(20480.0, "--max-artifact-mb", min=0.01, help="A conversion that writes more than "
                                 "this many MiB is refused (convert_error) and its output deleted: a model or "
                                 "converter must not fill the disk.")

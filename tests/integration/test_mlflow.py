@@ -61,6 +61,17 @@ def test_every_cell_is_an_mlflow_run(cli, tmp_path):
     _, runs_after = _runs(f"sqlite:///{db}", run_id)
     assert len(runs_after) == 3  # replaced, not duplicated
 
+    # an audit's decision goes in as one more run beside the cells (what finish_audit does with --mlflow)
+    from convcheck.tracking import Logged, log_files
+
+    experiment = client.get_experiment_by_name(f"convcheck {run_id}")
+    audit_md = tmp_path / "audit.md"
+    audit_md.write_text("# audit\n")
+    logged = Logged(f"sqlite:///{db}", experiment.experiment_id, experiment.name, [r.info.run_id for r in runs_after])
+    audit_run = log_files(logged, "audit tiny for cpu-server", [audit_md], {"recommended": "onnx/ort"})
+    assert [a.path for a in client.list_artifacts(audit_run)] == ["audit.md"]
+    assert client.get_run(audit_run).data.tags["recommended"] == "onnx/ort"
+
 
 def test_a_bare_flag_writes_mlflow_db_here(cli, tmp_path):
     model = _onnx_file(tmp_path / "tiny.onnx")

@@ -106,3 +106,15 @@ def test_usage_errors_are_one_line_before_any_work(tmp_path, call, expected):
 
     with pytest.raises(ConvcheckError, match=expected):
         call(_torch_net(), torch.randn(4, 8), tmp_path / "run")
+
+
+def test_a_file_with_example_inputs_and_a_resume(tmp_path):
+    from tests.integration.test_api_run import _onnx_file
+
+    model = _onnx_file(tmp_path / "tiny.onnx")
+    x = np.random.default_rng(1).normal(size=(2, 4)).astype(np.float32)
+    result = convcheck.check(str(model), (x,), routes=["onnx/ort"], out=tmp_path / "run", **FAST)
+    assert [c["status"] for c in result.cells] == ["pass"] and result.cells[0]["parity"]["samples"] == 3
+    assert set(np.load(tmp_path / "run" / "model" / "examples.npz")) == {"x"}  # named from the file's inputs
+    again = convcheck.resume(result.run_id)  # the stored options name the file and its examples
+    assert [c["status"] for c in again.cells] == ["pass"] and again.run_id == result.run_id
