@@ -329,6 +329,19 @@ def audit(
                                         "(the run at the traffic and each capacity trial)."),
     capacity_trials: int = typer.Option(6, "--capacity-trials", min=1, help="Server runs the capacity search may "
                                         "take per route."),
+    criteria: Optional[str] = typer.Option(None, "--criteria", metavar="FILE|default", help="Choose by weighted "
+                                           "criteria (a YAML file; `default`: convcheck's, documented in "
+                                           "reports/data/criteria.yaml): every eligible route scored on latency, "
+                                           "fidelity, cost, lock-in, toolchain health and memory, with the "
+                                           "sensitivity of the choice to the weights. Default: the ranking rule."),
+    horizon_years: float = typer.Option(3.0, "--horizon-years", min=0.01, help="Years of the cost-of-ownership "
+                                        "curves (with --price-per-hour and --traffic)."),
+    growth: float = typer.Option(0.0, "--growth", min=-0.99, metavar="RATE", help="Yearly traffic growth for the "
+                                 "cost of ownership: 0.2 is 20% a year."),
+    migration_cost: Optional[float] = typer.Option(None, "--migration-cost", min=0.0, metavar="USD", help="Your "
+                                                   "estimate of what leaving a fully locked route would cost; each "
+                                                   "route's exposure is its lock-in score / 100 times it, added "
+                                                   "to its cost of ownership. Not given: not counted."),
 ) -> None:
     """Portability audit of one model for a deployment target: runs the routes that target means, then
     recommends a primary route and a fallback from the evidence (parity, latency against the budget,
@@ -340,7 +353,8 @@ def audit(
     plan = plan_audit(model, deploy, size=size, input_specs=input_ or (), input_data=inputs, out=out,
                       samples=samples, threads=threads, bench_seconds=bench_seconds, bench_iters=bench_iters,
                       latency_budget_ms=latency_budget_ms, traffic=traffic, price_per_hour=price_per_hour,
-                      load_duration_s=load_duration, capacity_trials=capacity_trials)
+                      load_duration_s=load_duration, capacity_trials=capacity_trials, criteria=criteria,
+                      horizon_years=horizon_years, growth=growth, migration_cost=migration_cost)
     engine = EngineOptions(jobs=jobs, timeout=timeout, memory_limit=memory_limit, no_cache=no_cache)
     result = _run(plan.options, engine, ReportOptions(fail_on="none", lockin_weights=lockin_weights, mlflow=mlflow),
                   specs=[plan.spec], command="audit", extra={"deploy": deploy})

@@ -60,11 +60,15 @@ def _cells(document: dict, model: str, prof: dict, source: str | None) -> list[d
 
 def build_audit(document: dict[str, Any], model: str, profile: dict[str, Any], latency_budget_ms: float | None,
                 price_per_hour: float | None, traffic_per_s: float | None,
-                source: str | None = None) -> dict[str, Any]:
+                source: str | None = None, criteria: list[Any] | None = None, horizon_years: float = 3.0,
+                growth_per_year: float = 0.0, migration_cost_usd: float | None = None) -> dict[str, Any]:
     """The portability audit of `model` for one deployment profile, from an already-run results document.
 
     `source` restricts the candidates to routes from one source format (a zoo model has several builders;
-    the user's own file has one)."""
+    the user's own file has one). `criteria` (audit_criteria.load_criteria): the primary is the weighted
+    matrix's leader instead of the ranking rule's choice. The cost of ownership over `horizon_years` is
+    computed when a price and a traffic are given (audit_tco)."""
+    from convcheck.reports import audit_tco
     prof = profile
     budget = finite(latency_budget_ms)
     price, traffic = finite(price_per_hour), finite(traffic_per_s)
@@ -73,10 +77,18 @@ def build_audit(document: dict[str, Any], model: str, profile: dict[str, Any], l
     tie = DEFAULT_TIE_POINTS if tie is None else tie
     cands = [build_candidate(c, document, budget, price, traffic) for c in _cells(document, model, prof, source)]
     cands.sort(key=lambda c: c["id"])
+    growth, migration = finite(growth_per_year) or 0.0, finite(migration_cost_usd)
+    for c in cands:
+        c["tco"] = audit_tco.curve(c, horizon_years, price, traffic, growth, migration) if c["passes"] else None
     verified = [c for c in cands if c["verified"]]
     unverified = [c for c in cands if not c["verified"]]
     eligible = [c for c in verified if c["eligible"]]
     primary, trail = decide(eligible, prof, rank_by, tie)
+    rule_choice = primary["id"] if primary else None
+    weighted = _weighted(eligible, criteria) if criteria else None
+    if weighted is not None and weighted["primary"] is not None:
+        primary = weighted["primary"]
+        trail = [weighted["trail"]]
     under_load = [c for c in verified if c["served"] and c["served"].get("server")]
     if under_load:
         trail = [_load_step(verified, budget, traffic)] + trail
@@ -90,6 +102,10 @@ def build_audit(document: dict[str, Any], model: str, profile: dict[str, Any], l
            "profile": prof, "rank_by": rank_by, "tie": tie, "pool": [c for c in cands if same(c)],
            "primary": primary, "trail": trail, "unverified": unverified, "host_matches": host_ok}
     recommendation = _recommend(primary, trail, ctx, cands)
+    if weighted is not None and primary is not None:
+        recommendation["fallback"] = _contingency(weighted, ctx)
+        recommendation["fallback_none_reason"] = weighted["why_contingency"] if weighted["contingency"] is None \
+            else None
     ctx["fallback"] = recommendation["fallback"]
     audit = {
         "kind": "convcheck-audit", "audit_version": AUDIT_VERSION, "model": model, "source": source,
@@ -114,10 +130,58 @@ def build_audit(document: dict[str, Any], model: str, profile: dict[str, Any], l
         "recommendation": recommendation,
         "candidates": verified,
         "unverified": unverified,
-        "triggers": triggers(ctx),
+        # The rule's what-ifs re-run the ranking rule; with weighted criteria the sensitivity answers that.
+        "triggers": triggers(ctx) if weighted is None else _generic_triggers(ctx),
         "notes": _notes(cands, document, src),
+        "rule_choice": rule_choice,
+        "criteria": None if weighted is None else {"matrix": weighted["matrix"], "sensitivity": weighted["sensitivity"]},
     }
+    tco = {"assumptions": audit_tco.assumptions(horizon_years, price, traffic, growth, migration),
+           "curves": {c["id"]: c["tco"] for c in verified if c["tco"]}}
+    audit["tco"] = tco
+    from convcheck.reports.audit_memo import build_memo
+
+    audit["memo"] = build_memo(audit, cands, None if weighted is None else weighted["matrix"],
+                               None if weighted is None else weighted["sensitivity"], tco)
     return json_safe(audit)
+
+
+def _weighted(eligible: list[dict], criteria: list[Any]) -> dict[str, Any]:
+    """The weighted matrix over the eligible candidates, its sensitivity, and the choice it makes."""
+    from convcheck.reports.audit_criteria import score, sensitivity
+    from convcheck.reports.audit_memo import weighted_choice
+
+    matrix = score(eligible, criteria)
+    sens = sensitivity(matrix)
+    primary, contingency, why = weighted_choice(matrix, eligible)
+    rows = matrix["rows"]
+    note = (f"weighted criteria ({', '.join(c['name'] + ' ' + format(c['weight'], 'g') for c in matrix['criteria'])}): "
+            + ", ".join(f"{r['id']} {r['total']:.1f}" for r in rows))
+    trail = {"criterion": "weighted criteria", "kept": [rows[0]["id"]] if rows else [],
+             "dropped": [r["id"] for r in rows[1:]], "note": note}
+    return {"matrix": matrix, "sensitivity": sens, "primary": primary, "contingency": contingency,
+            "why_contingency": why, "trail": trail}
+
+
+def _contingency(weighted: dict[str, Any], ctx: dict) -> dict[str, Any] | None:
+    fb = weighted["contingency"]
+    if fb is None:
+        return None
+    primary = ctx["primary"]
+    why = [f"runtime {fb['runtime']}, not {primary['runtime']}: survives a bug, regression or licence change in the "
+           "primary's runtime"] if fb["runtime"] != primary["runtime"] else []
+    row = next(r for r in weighted["matrix"]["rows"] if r["id"] == fb["id"])
+    why.append(f"weighted score {row['total']:.1f}, the best eligible route on another runtime"
+               if fb["runtime"] != primary["runtime"] else f"weighted score {row['total']:.1f}")
+    return {"id": fb["id"], "route": fb["route"], "runtime": fb["runtime"], "precision": fb["precision"],
+            "caveat": weighted["why_contingency"], "reasons": why + reasons(fb, ctx, "fallback", [])}
+
+
+def _generic_triggers(ctx: dict) -> list[dict[str, str]]:
+    """The triggers that do not re-run the ranking rule: unverified routes, another host."""
+    from convcheck.reports.audit_triggers import _t_host, _t_unverified
+
+    return _t_unverified(ctx) + _t_host(ctx)
 
 
 def _load_step(verified: list[dict], budget: float | None, traffic: float | None) -> dict[str, Any]:

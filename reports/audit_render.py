@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from convcheck.reports.escaping import esc, md_escape, md_table
+from convcheck.reports.audit_memo_render import (matrix_tables, memo_html, memo_md, sensitivity_lines, tco_chart,
+                                                 tco_table)
 from convcheck.reports.html_charts import qps_chart
 from convcheck.reports.numbers import money, readable, score_text, share, si_bytes
 
@@ -161,6 +163,9 @@ def render_audit_md(audit: dict[str, Any]) -> str:
     out = [f"# Portability audit: {md_escape(audit['model'])} → {md_escape(prof['name'])}", "",
            f"{md_escape(prof.get('description'))}. {md_escape(prof.get('why'))}", ""]
     out += [f"- {md_escape(line)}" for line in header_lines(audit)]
+    if audit.get("memo"):
+        out += [""] + memo_md(audit)
+    out += _md_decision_evidence(audit)
     out += ["", "## Recommendation", ""] + _md_recommendation(rec)
     out += ["", "## Decision rule", ""] + [f"{i}. {md_escape(t)}" for i, t in enumerate(audit["rule"]["text"], 1)]
     if rec["trail"]:
@@ -194,6 +199,23 @@ def render_audit_md(audit: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _md_decision_evidence(audit: dict[str, Any]) -> list[str]:
+    """The weighted matrix, its sensitivity and the cost of ownership (what the memo's choice rests on)."""
+    out: list[str] = []
+    tables = matrix_tables(audit)
+    if tables:
+        (spec_head, spec_rows), (head, rows) = tables
+        out += ["", "## Weighted criteria", ""] + _md_table(spec_head, spec_rows)
+        out += ["", "Scored matrix (each cell: the measured figure → its 0..1 score (weighted points)):", ""]
+        out += _md_table(head, rows)
+        out += ["", "### Sensitivity", ""] + [f"- {md_escape(line)}" for line in sensitivity_lines(audit)]
+    tco = tco_table(audit)
+    if audit.get("tco"):
+        out += ["", "## Cost of ownership", "", md_escape(audit["tco"]["assumptions"]["text"]), ""]
+        out += _md_table(*tco) if tco else []
+    return out
+
+
 def _md_recommendation(rec: dict) -> list[str]:
     if rec["primary"] is None:
         return [f"**No recommendation.** {md_escape(rec['none_reason'])}"]
@@ -225,7 +247,8 @@ body{font:14px/1.45 system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;
 vertical-align:top}th{background:#f3f3f3}.ok{color:#17702a}.bad{color:#b3261e}.muted{color:#777}
 .card{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;margin:.6em 0}.primary{border-color:#17702a}
-.fallback{border-color:#8a6d00}.none{border-color:#b3261e}code{background:#f6f6f6}"""
+.fallback{border-color:#8a6d00}.none{border-color:#b3261e}code{background:#f6f6f6}
+.memo{border-color:#0969da;border-width:2px}"""
 
 
 def _html_table(head: list[str], rows: list[list[str]]) -> str:
@@ -251,6 +274,25 @@ def _html_recommendation(rec: dict) -> str:
     return out
 
 
+def _html_decision_evidence(audit: dict[str, Any]) -> str:
+    parts: list[str] = []
+    tables = matrix_tables(audit)
+    if tables:
+        (spec_head, spec_rows), (head, rows) = tables
+        parts += ["<h2>Weighted criteria</h2>", _html_table(spec_head, spec_rows),
+                  "<p>Scored matrix (each cell: the measured figure → its 0..1 score (weighted points)):</p>",
+                  _html_table(head, rows), "<h3>Sensitivity</h3>", _html_list(sensitivity_lines(audit))]
+    if audit.get("tco"):
+        parts += ["<h2>Cost of ownership</h2>", f"<p>{esc(audit['tco']['assumptions']['text'])}</p>"]
+        tco = tco_table(audit)
+        if tco:
+            parts.append(_html_table(*tco))
+        chart = tco_chart(audit)
+        if chart:
+            parts.append(chart)
+    return "\n".join(parts)
+
+
 def render_audit_html(audit: dict[str, Any]) -> str:
     """A self-contained page: no scripts, no network (CSP), every value escaped."""
     prof, rec = audit["profile"], audit["recommendation"]
@@ -261,6 +303,8 @@ def render_audit_html(audit: dict[str, Any]) -> str:
         f"<h1>Portability audit: {esc(audit['model'])} → {esc(prof['name'])}</h1>",
         f"<p>{esc(prof.get('description'))}. {esc(prof.get('why'))}</p>",
         _html_list(header_lines(audit)),
+        memo_html(audit) if audit.get("memo") else "",
+        _html_decision_evidence(audit),
         "<h2>Recommendation</h2>", _html_recommendation(rec),
         "<h2>Decision rule</h2>",
         "<ol>" + "".join(f"<li>{esc(t)}</li>" for t in audit["rule"]["text"]) + "</ol>",

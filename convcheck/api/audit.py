@@ -9,6 +9,7 @@ choice. `plan_audit` and `finish_audit` are the two halves, for a caller that ru
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
@@ -24,6 +25,12 @@ class AuditPlan:
     spec: Any  # convcheck.model_spec.ModelSpec
     profile: dict[str, Any]
     deploy: str
+    #: The decision memo's inputs: weighted criteria (audit_criteria.Criterion; None: the ranking rule),
+    #: the cost-of-ownership horizon, the traffic's yearly growth and the user's migration cost estimate.
+    criteria: Optional[list[Any]] = None
+    horizon_years: float = 3.0
+    growth: float = 0.0
+    migration_cost: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,8 @@ def plan_audit(model: str, deploy: str, *, size: str = "full", input_specs: Iter
                threads: int | None = None, bench_seconds: float = 1.0, bench_iters: int = 30,
                latency_budget_ms: float | None = None, traffic: float | None = None,
                price_per_hour: float | None = None, load_duration_s: float = 5.0,
-               capacity_trials: int = 6) -> AuditPlan:
+               capacity_trials: int = 6, criteria: PathLike | None = None, horizon_years: float = 3.0,
+               growth: float = 0.0, migration_cost: float | None = None) -> AuditPlan:
     """The run an audit needs: `model` is a zoo model name or a model file as `check` takes it.
 
     With a latency budget and traffic (or a price), every passing cell is also served under MLPerf
@@ -64,6 +72,19 @@ def plan_audit(model: str, deploy: str, *, size: str = "full", input_specs: Iter
     from convcheck.routes import enumerate_routes, given_routes
 
     prof = deploy_profile(deploy)
+    weighted = None
+    if criteria is not None:  # a bad criteria file is a usage error before any cell runs
+        from convcheck.reports.audit_criteria import load_criteria
+
+        weighted = load_criteria(criteria)
+    for name, value, low, strict in (("horizon-years", horizon_years, 0.0, True), ("growth", growth, -0.99, False),
+                                     ("migration-cost", migration_cost, 0.0, False)):
+        if value is None:
+            continue
+        number = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+        if not number or (value <= low if strict else value < low):
+            raise ConvcheckError(f"--{name} {value!r}: give a number {'over' if strict else 'at least'} {low:g}"
+                                 + (" (a yearly rate: 0.2 is 20%)" if name == "growth" else ""))
     if size not in ("full", "tiny"):
         raise ConvcheckError(f"unknown size {size!r}: use full or tiny")
     input_specs = tuple(input_specs or ())
@@ -93,7 +114,8 @@ def plan_audit(model: str, deploy: str, *, size: str = "full", input_specs: Iter
     options = cls(**what, routes=[r.id for r in candidates], devices=prof["devices"], precisions=prof["precisions"],
                   out=out, samples=samples, threads=threads, bench_seconds=bench_seconds, bench_iters=bench_iters,
                   load=load)
-    return AuditPlan(options, spec, prof, deploy)
+    return AuditPlan(options, spec, prof, deploy, weighted, float(horizon_years), float(growth),
+                     None if migration_cost is None else float(migration_cost))
 
 
 def finish_audit(run: RunResult, plan: AuditPlan, latency_budget_ms: float | None = None,
@@ -103,7 +125,9 @@ def finish_audit(run: RunResult, plan: AuditPlan, latency_budget_ms: float | Non
     from convcheck.reports.audit import build_audit, render_audit_html, render_audit_md
     from convcheck.atomic import write_json_atomic
 
-    found = build_audit(run.results, plan.spec.name, plan.profile, latency_budget_ms, price_per_hour, traffic)
+    found = build_audit(run.results, plan.spec.name, plan.profile, latency_budget_ms, price_per_hour, traffic,
+                        criteria=plan.criteria, horizon_years=plan.horizon_years, growth_per_year=plan.growth,
+                        migration_cost_usd=plan.migration_cost)
     files = {name: run.out_dir / name for name in ("audit.json", "audit.md", "audit.html")}
     write_json_atomic(files["audit.json"], found)
     write_text_atomic(files["audit.md"], render_audit_md(found))
@@ -124,7 +148,8 @@ def audit(model: str, deploy: str, *, latency_budget_ms: float | None = None, pr
           on_cell_done: CellDone | None = None, **plan_options: Any) -> AuditResult:
     """Audit `model` (a zoo name or your file) for `deploy` (cpu-server, nvidia-gpu, apple, mobile,
     edge-cpu): run its routes, then recommend. `plan_options` are plan_audit's (size, input_specs,
-    input_data, out, samples, threads, bench_seconds, bench_iters, load_duration_s, capacity_trials)."""
+    input_data, out, samples, threads, bench_seconds, bench_iters, load_duration_s, capacity_trials,
+    criteria, horizon_years, growth, migration_cost)."""
     plan = plan_audit(model, deploy, latency_budget_ms=latency_budget_ms, traffic=traffic,
                       price_per_hour=price_per_hour, **plan_options)
     run = execute(plan.options, engine, ReportOptions(fail_on="none", lockin_weights=lockin_weights, mlflow=mlflow),
