@@ -362,6 +362,8 @@ def audit(
     out_dir, found = result.out_dir, done.audit
     rec = found["recommendation"]
     primary, fallback = rec.get("primary"), rec.get("fallback")
+    if found.get("criteria"):
+        _print_weighted(found)
     console.print()
     if primary:
         console.print(Text(f"recommended for {deploy}: {primary['id']}", style="bold green"))
@@ -428,6 +430,23 @@ app.add_typer(ecosystem_app, name="ecosystem")
 from convcheck.cli_load import load as _load_command  # noqa: E402 - `convcheck load`, in a module of its own
 
 app.command(name="load")(_load_command)
+
+
+def _print_weighted(found: dict) -> None:
+    """The audit's scored matrix and the smallest weight change that flips it, in the terminal."""
+    from rich.table import Table
+
+    from convcheck.reports.audit_memo_render import matrix_tables, sensitivity_lines
+
+    (_, _), (head, rows) = matrix_tables(found)
+    table = Table(title="weighted criteria: figure → score (points)")
+    for column in head:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    for line in sensitivity_lines(found)[:1]:
+        console.print(Text(line))
 
 
 def _optional_values(argv: list[str]) -> list[str]:
