@@ -138,3 +138,40 @@ def test_audit_recommends_what_its_own_evidence_supports(tmp_path):
 def test_audit_refuses_an_unknown_target(tmp_path):
     done = run_cli("audit", "mlp_tabular", "--deploy", "toaster", "--out", str(tmp_path / "a"))
     assert done.returncode == 2 and "cpu-server" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.framework
+def test_the_decision_memo_from_the_issue_command(tmp_path):
+    """The command issue 23 names (with short load runs): the scored matrix, the sensitivity, the cost curves
+    and the memo, every score traceable to a figure of the candidate it scores."""
+    out = tmp_path / "memo"
+    done = run_cli("audit", "mlp_tabular", "--deploy", "cpu-server", "--latency-budget-ms", "50", "--traffic", "500",
+                   "--criteria", "default", "--horizon-years", "3", "--price-per-hour", "0.10", "--size", "tiny",
+                   "--load-duration", "0.2", "--capacity-trials", "2", "--samples", "2", "--bench-seconds", "0.05",
+                   "--bench-iters", "3", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "weighted criteria" in done.stdout and "flips the primary" in done.stdout
+    audit = json.loads((out / "audit.json").read_text())
+    matrix = audit["criteria"]["matrix"]
+    by_id = {c["id"]: c for c in audit["candidates"]}
+    assert [c["name"] for c in matrix["criteria"]] == ["latency", "fidelity", "cost", "lock-in", "toolchain health",
+                                                       "memory"]
+    for row in matrix["rows"]:
+        cand = by_id[row["id"]]
+        assert cand["eligible"] and cand["status"] == "pass"  # only verified, eligible routes are scored
+        assert row["cells"]["lock-in"]["figure"] == cand["lockin"]["score"]
+        assert row["cells"]["cost"]["figure"] == pytest.approx(audit["tco"]["curves"][row["id"]]["total_usd"])
+        assert row["total"] == pytest.approx(sum(c["points"] for c in row["cells"].values()))
+    assert audit["memo"]["primary"]["id"] == matrix["rows"][0]["id"]
+    contingency = audit["memo"]["contingency"]
+    assert contingency and by_id[contingency["id"]]["runtime"] != by_id[audit["memo"]["primary"]["id"]]["runtime"]
+    curve = audit["tco"]["curves"][matrix["rows"][0]["id"]]
+    assert len(curve["points"]) == 37 and curve["serving_usd"] > 0
+    kinds = {t["kind"] for t in audit["memo"]["triggers"]}
+    assert {"budget", "traffic", "parity"} <= kinds
+    md = (out / "audit.md").read_text()
+    assert md.index("## Decision memo") < md.index("## Weighted criteria") < md.index("## Cost of ownership") \
+        < md.index("## Candidates verified")
+    html = (out / "audit.html").read_text()
+    assert "Decision memo" in html and "cumulative cost of ownership" in html
