@@ -446,7 +446,7 @@ def _print_weighted(found: dict) -> None:
         table.add_row(*row)
     console.print(table)
     for line in sensitivity_lines(found)[:1]:
-        console.print(Text(line))
+        console.print(Text(line), soft_wrap=True)  # one line a script can grep, however narrow the terminal
 
 
 def _optional_values(argv: list[str]) -> list[str]:
