@@ -7,7 +7,7 @@ its untuned build is timed beside it (cell.variants.untuned), so both TVM figure
 run as the competitors'. Prints, per model, the p50 of each, and TVM / best-of(ORT, OpenVINO) for the
 untuned and tuned builds, against the targets (untuned within 3x, tuned within 1.5x).
 
-    python benchmarks/tvm_vs.py [--models resnet50,mobilenet_v2] [--tune 0] [--out DIR]
+    python benchmarks/tvm_vs.py [--models resnet50,mobilenet_v2] [--tune 0] [--timeout S] [--out DIR]
 
 Tuning records live in convcheck's cache (one database per target, shared by models): a second run
 with the same budget reuses them and says so ("reused N").
@@ -30,10 +30,10 @@ DEFAULT_MODELS = ("cnn_small", "resnet50", "mobilenet_v2", "efficientnet_b0", "u
 UNTUNED_TARGET, TUNED_TARGET = 3.0, 1.5
 
 
-def run_model(model: str, tune: int, out: Path) -> dict:
+def run_model(model: str, tune: int, out: Path, timeout: int) -> dict:
     folder = out / model
     cmd = [sys.executable, "-m", "convcheck", "matrix", "--models", model, "--routes", ",".join(ROUTES),
-           "--out", str(folder), "--no-cache", "--jobs", "1"]
+           "--out", str(folder), "--no-cache", "--jobs", "1", "--timeout", str(timeout)]
     if tune:
         cmd += ["--tvm-tune", str(tune)]
     started = time.perf_counter()
@@ -73,11 +73,15 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS))
     parser.add_argument("--tune", type=int, default=0, help="MetaSchedule trials for the TVM cell (0: untuned only)")
     parser.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
+    parser.add_argument("--timeout", type=int, default=None,
+                        help="seconds a cell may take (default: convcheck's 1800, or 1800 + 2 s per trial when tuning)")
     args = parser.parse_args()
+    # A search is bounded by trials, not time: a large budget must not end as a timed-out cell.
+    timeout = args.timeout or 1800 + 2 * args.tune
     out = args.out or Path(tempfile.mkdtemp(prefix="tvm_vs_"))
     rows = []
     for model in [m.strip() for m in args.models.split(",") if m.strip()]:
-        found = run_model(model, args.tune, out)
+        found = run_model(model, args.tune, out, timeout)
         cells = found["cells"]
         ort, ov = p50(cells.get("torch/onnx/ort")), p50(cells.get("torch/onnx/openvino"))
         best = min((v for v in (ort, ov) if v is not None), default=None)

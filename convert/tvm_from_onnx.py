@@ -34,6 +34,7 @@ class TvmFromOnnx(Converter):
         from tvm.relax.frontend.onnx import from_onnx
 
         from convcheck.convert.tvm_build import build_artifact
+        from convcheck.convert.tvm_onnx_ops import relax_clip
 
         model = onnx.load(str(source.main_file))  # external weights are read from beside it
         initializers = {init.name for init in model.graph.initializer}
@@ -53,7 +54,7 @@ class TvmFromOnnx(Converter):
             try:
                 # The frontend prints "Error converting operator X, with inputs: ..." and re-raises
                 # without naming X: the printed line goes with the error, where classify reads notes.
-                with contextlib.redirect_stdout(printed):
+                with contextlib.redirect_stdout(printed), relax_clip():
                     mod = from_onnx(
                         model,
                         shape_dict={n: list(a.shape) for n, a in feeds.items()},
