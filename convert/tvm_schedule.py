@@ -14,10 +14,13 @@ from tvm.s_tir import dlight as dl
 from tvm.s_tir.dlight.analysis import normalize_prim_func
 from tvm.s_tir.dlight.base import ScheduleRule
 
+from convcheck.convert.tvm_fast_math import CpuFastMath
+
 CPU_PIPELINE = "parallel-vectorize"
 GPU_PIPELINE = "dlight-gpu"
 #: Bumped whenever the pre-tuning passes change: tuning records are keyed on the kernels they produce.
-PIPELINE_VERSION = "3"  # 2: channels-last convolutions, padded wide matmuls on CPU; 3: Relax-level ONNX Clip
+#: 2: channels-last convolutions, padded wide matmuls on CPU; 3: Relax-level ONNX Clip; 4: fast math on CPU.
+PIPELINE_VERSION = "4"
 DEFAULT_CUDA_ARCH = "sm_80"  # when no GPU is visible (cross-compiling): Ampere, runs on newer GPUs too
 #: ConvertLayout's target layouts for CPU convolutions (data, weights): see `prepare`.
 CPU_CONV_LAYOUTS = {"relax.nn.conv2d": ["NHWC", "HWIO"], "relax.nn.conv1d": ["NWC", "WIO"]}
@@ -276,6 +279,7 @@ def prepare(mod: Any, target: Any, channels_last: bool = True) -> Any:
         [PadMatmulColumns(_lanes(target) * 2)] if cpu else [])
     passes = [
         t.FoldBatchnormToConv2D(), t.FoldConstant(), *layout, t.DecomposeOpsForInference(), t.CanonicalizeBindings(),
+        *([CpuFastMath()] if cpu else []),  # vector exp/sigmoid/erf/softmax: see convert/tvm_fast_math.py
         *_backend(target).library_dispatch_passes(target),
         # The stock legalize passes of the cpu and cuda pipelines, minus cuda's trailing dlight
         # step: scheduling happens in compile_module, after any tuning.
