@@ -138,6 +138,10 @@ class ParallelVectorize(ScheduleRule):
                     # ResNet/EfficientNet's last stages took 2 (14) or none (7), so each weight vector
                     # loaded fed one or two FMAs.
                     factor = next((t for t in range(self.tile, 1, -1) if extents[i] % t == 0), None)
+                    if (factor or 0) < 4 and extents[i] > self.tile:
+                        # No divisor worth a tile (ViT's 197 tokens is prime): a full tile with a
+                        # predicate on the last one beats no reuse at all.
+                        factor = self.tile
                     if factor:
                         spatial[i], tile = sch.split(spatial[i], [None, factor])
                     break
