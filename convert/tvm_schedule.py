@@ -19,8 +19,9 @@ from convcheck.convert.tvm_fast_math import CpuFastMath
 CPU_PIPELINE = "parallel-vectorize"
 GPU_PIPELINE = "dlight-gpu"
 #: Bumped whenever the pre-tuning passes change: tuning records are keyed on the kernels they produce.
-#: 2: channels-last convolutions, padded wide matmuls on CPU; 3: Relax-level ONNX Clip; 4: fast math on CPU.
-PIPELINE_VERSION = "4"
+#: 2: channels-last convolutions, padded wide matmuls on CPU; 3: Relax-level ONNX Clip; 4: fast math on CPU;
+#: 5: computed matmul operands padded too.
+PIPELINE_VERSION = "5"
 DEFAULT_CUDA_ARCH = "sm_80"  # when no GPU is visible (cross-compiling): Ampere, runs on newer GPUs too
 #: ConvertLayout's target layouts for CPU convolutions (data, weights): see `prepare`.
 CPU_CONV_LAYOUTS = {"relax.nn.conv2d": ["NHWC", "HWIO"], "relax.nn.conv1d": ["NWC", "WIO"]}
@@ -194,7 +195,8 @@ def _lanes(target: Any) -> int:
 @tvm.transform.module_pass(opt_level=0, name="PadMatmulColumns")
 class PadMatmulColumns:
     """matmul(x, W) with a constant W whose column count the vector width does not divide (GPT-2's
-    50257-word vocabulary) becomes matmul(x, W padded with zero columns)[..., :N].
+    50257-word vocabulary) becomes matmul(x, W padded with zero columns)[..., :N]; a computed W
+    (attention's K^T) is padded at run time, to one vector width.
 
     ParallelVectorize vectorises a matmul along its output columns; with 50257 it cannot, and the
     unvectorised LM head took 968 ms of GPT-2's 971. The padded columns are zeros and are sliced
@@ -226,7 +228,9 @@ class _PadColumns(relax.PyExprMutator):
         if not (isinstance(call, relax.Call) and call.op.same_as(self.matmul) and len(call.args) == 2):
             return call
         weight = call.args[1]
-        if not isinstance(weight, tvm.ir.expr.Constant) or len(weight.value.shape) != 2:
+        if not isinstance(weight, tvm.ir.expr.Constant):
+            return self._pad_activation(call)
+        if len(weight.value.shape) != 2:
             return call
         columns = int(weight.value.shape[1])
         if columns % self.multiple == 0 or columns < LONG_AXIS:
@@ -236,6 +240,24 @@ class _PadColumns(relax.PyExprMutator):
         wide = self.builder_.emit(relax.op.matmul(call.args[0], relax.const(padded), out_dtype=call.attrs.out_dtype))
         ndim = call.args[0].ty.ndim  # x @ (K, N) keeps x's rank (0.27 calls struct_info `ty`)
         return relax.op.strided_slice(wide, axes=[ndim - 1], begin=[0], end=[columns])
+
+    def _pad_activation(self, call: Any) -> Any:
+        """A computed right operand (attention's K^T: ViT's 197 tokens) padded with zero columns to the
+        vector width: the scores matmul ran scalar, 2.7 ms of ViT-Tiny's 29 per layer. The pad and
+        the slice copy the operand and the result once; the kept columns are the same dot products."""
+        ty = call.args[1].ty
+        shape = getattr(ty, "shape", None)
+        if getattr(ty, "ndim", -1) < 2 or not isinstance(shape, relax.ShapeExpr) or \
+                not all(isinstance(v, tirx.IntImm) for v in shape.values):
+            return call
+        columns, lanes = int(shape.values[-1]), self.multiple // 2
+        if columns % lanes == 0 or columns < 4 * lanes:
+            return call
+        width = [0] * (2 * ty.ndim)
+        width[-1] = (-columns) % lanes
+        padded = self.builder_.emit(relax.op.nn.pad(call.args[1], width))
+        wide = self.builder_.emit(relax.op.matmul(call.args[0], padded, out_dtype=call.attrs.out_dtype))
+        return relax.op.strided_slice(wide, axes=[call.ty.ndim - 1], begin=[0], end=[columns])
 
 
 def default_schedule(target: Any) -> Any:

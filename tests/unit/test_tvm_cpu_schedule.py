@@ -131,3 +131,31 @@ def test_fast_math_is_vector_code_computing_the_same_values(op: str):
     want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": data})[0]
     # ONNX Runtime's MLAS approximates these too: the two agree to a few float32 ulps of the output's scale.
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * float(np.abs(want).max()))
+
+
+def test_attention_scores_with_a_prime_token_count_are_padded_and_exact():
+    import onnxruntime as ort
+    import tvm
+    from onnx import TensorProto, helper
+    from tvm import relax
+    from tvm.relax.frontend.onnx import from_onnx
+
+    from convcheck.convert.tvm_build import compile_module
+    from convcheck.convert.tvm_schedule import make_target, prepare
+
+    # scores = q @ k^T over 197 tokens (ViT): the output's columns are a computed operand's, prime.
+    graph = helper.make_graph(
+        [helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]), helper.make_node("MatMul", ["q", "kt"], ["s"])],
+        "scores", [helper.make_tensor_value_info(n, TensorProto.FLOAT, [3, 197, 64]) for n in ("q", "k")],
+        [helper.make_tensor_value_info("s", TensorProto.FLOAT, [3, 197, 197])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    target = tvm.target.Target(make_target("cpu", {}))
+    prepared = prepare(from_onnx(model), target)
+    assert any("pad" in k for k in _kernels(prepared)), _kernels(prepared)
+    rng = np.random.default_rng(3)
+    q, k = (rng.standard_normal((3, 197, 64)).astype("float32") for _ in range(2))
+    vm = relax.VirtualMachine(compile_module(prepared, target), tvm.cpu())
+    got = vm["main"](tvm.runtime.tensor(q), tvm.runtime.tensor(k)).numpy()
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"q": q, "k": k})[0]
+    assert got.shape == (3, 197, 197)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
