@@ -7,7 +7,7 @@ and the transformers' softmax and GELU ran at libm speed. TVM ships polynomial v
 (`topi.fast_exp`, `fast_tanh`, `fast_erf`, `nn.fast_softmax`) and a Relax pass that swaps them in
 (`relax.transform.FastMathTransform`); ONNX Runtime's MLAS computes these functions with polynomial
 approximations too. This is that pass for float32 tensors, with sigmoid (1 / (1 + fast_exp(-x)))
-and GELU (erf form) added. The cell's parity check judges the approximation like any other difference.
+and GELU (erf and tanh forms) added. The cell's parity check judges the approximation like any other difference.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import tvm
 from tvm import relax, topi
 
 #: Relax ops whose float32 form is replaced (`relax.nn.softmax` by name of its attrs' axis).
-FAST_OPS = ("relax.exp", "relax.sigmoid", "relax.tanh", "relax.erf", "relax.nn.gelu", "relax.nn.softmax")
+FAST_OPS = ("relax.exp", "relax.sigmoid", "relax.tanh", "relax.erf", "relax.nn.gelu", "relax.nn.gelu_tanh",
+            "relax.nn.softmax")
 
 
 def _fast_sigmoid(x: Any) -> Any:
@@ -33,6 +34,13 @@ def _fast_gelu(x: Any) -> Any:
                                                           topi.fast_erf(topi.multiply(x, root_half))))
 
 
+def _fast_gelu_tanh(x: Any) -> Any:
+    """x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): GPT-2's GELU, with fast_tanh."""
+    c = lambda v: tvm.tirx.const(v, x.dtype)  # noqa: E731 - a float32 literal
+    inner = topi.multiply(c(0.7978845608028654), topi.add(x, topi.multiply(c(0.044715), topi.multiply(x, topi.multiply(x, x)))))
+    return topi.multiply(topi.multiply(x, c(0.5)), topi.add(c(1.0), topi.fast_tanh(inner)))
+
+
 @relax.expr_functor.mutator
 class _FastMath(relax.PyExprMutator):
     def visit_call_(self, call: Any) -> Any:
@@ -44,7 +52,7 @@ class _FastMath(relax.PyExprMutator):
         if name == "relax.nn.softmax":
             return self.builder_.call_te(topi.nn.fast_softmax, x, int(call.attrs.axis))
         fast = {"relax.exp": topi.fast_exp, "relax.sigmoid": _fast_sigmoid, "relax.tanh": topi.fast_tanh,
-                "relax.erf": topi.fast_erf, "relax.nn.gelu": _fast_gelu}[name]
+                "relax.erf": topi.fast_erf, "relax.nn.gelu": _fast_gelu, "relax.nn.gelu_tanh": _fast_gelu_tanh}[name]
         return self.builder_.call_te(fast, x)
 
 

@@ -20,8 +20,8 @@ CPU_PIPELINE = "parallel-vectorize"
 GPU_PIPELINE = "dlight-gpu"
 #: Bumped whenever the pre-tuning passes change: tuning records are keyed on the kernels they produce.
 #: 2: channels-last convolutions, padded wide matmuls on CPU; 3: Relax-level ONNX Clip; 4: fast math on CPU;
-#: 5: computed matmul operands padded too.
-PIPELINE_VERSION = "5"
+#: 5: computed matmul operands padded too; 6: fast GELU (tanh form).
+PIPELINE_VERSION = "6"
 DEFAULT_CUDA_ARCH = "sm_80"  # when no GPU is visible (cross-compiling): Ampere, runs on newer GPUs too
 #: ConvertLayout's target layouts for CPU convolutions (data, weights): see `prepare`.
 CPU_CONV_LAYOUTS = {"relax.nn.conv2d": ["NHWC", "HWIO"], "relax.nn.conv1d": ["NWC", "WIO"]}
