@@ -78,18 +78,23 @@ import tvm
 from convcheck.convert.tvm_schedule import (CPU_PIPELINE, GPU_PIPELINE, _backend, _device, default_schedule,
                                             make_target, prepare)
 from convcheck.convert.tvm_frames import cheap_script_frames
-from convcheck.convert.tvm_tuning import apply_database, database_key, tune
+from convcheck.convert.tvm_tuning import apply_database, database_key, slower_than_default, tune
 from convcheck.converter import ConvertContext
 from convcheck.types import Artifact, Format
 
 
-def compile_module(prepared: Any, target: Any, database: Any = None) -> Any:
-    """Schedule (a MetaSchedule database's records first, then the default rules) and build a VM executable."""
+def compile_module(prepared: Any, target: Any, database: Any = None, default_for: frozenset[str] = frozenset()) -> Any:
+    """Schedule (a MetaSchedule database's records first, then the default rules) and build a VM executable.
+
+    `default_for`: kernels that keep the default schedule although the database holds a record for them."""
     # dlight's pass edits the module in place (it assigns mod[gv]); the untuned and tuned builds
     # start from the same `prepared`, so work on a copy.
+    unscheduled = prepared
     prepared = prepared.clone()
     if database is not None:
         prepared = apply_database(prepared, target, database)
+        for gv in [gv for gv in prepared.get_global_vars() if gv.name_hint in default_for]:
+            prepared[gv] = unscheduled[gv]
     with target:
         prepared = default_schedule(target)(prepared)
     backend = _backend(target)
@@ -153,7 +158,9 @@ def build_artifact(mod: Any, ctx: ConvertContext, source: Artifact, input_names:
         if not cache_dir:
             ctx.log.append("tvm: no cache_dir, the tuning records live with this run only")
         database, report = tune(prepared, target, db_dir, trials, ctx.log, logs_dir=ctx.workdir / "tvm-tuning-logs")
-        tuned = compile_module(prepared, target, database)
+        slower, compared = slower_than_default(prepared, target, database, ctx.log)
+        report.update(compared)
+        tuned = compile_module(prepared, target, database, default_for=frozenset(slower))
         tuned.export_library(str(out_dir / "model.so"))
         untuned.export_library(str(out_dir / "model_untuned.so"))
         metadata.update(tuned=True, tune_trials=trials, variants={"untuned": "model_untuned.so"},

@@ -345,8 +345,8 @@ def _notes(cands: list[dict], document: dict, primary_source: str | None) -> lis
     if untuned:
         notes.append(f"TVM latency is an untuned build ({', '.join(untuned)}): convcheck's tuning-free schedules, "
                      "compared here with runtimes that ship hand-tuned kernels (ONNX Runtime, OpenVINO). A "
-                     "MetaSchedule-tuned build (--tvm-tune TRIALS) is usually several times faster: rerun with it "
-                     "before ruling TVM out on latency")
+                     "MetaSchedule-tuned build (--tvm-tune TRIALS) may be faster: rerun with it before ruling TVM out "
+                     "on latency")
     sizes = {c["size"] for c in cands if c["size"]}
     if len(sizes) > 1:
         notes.append(f"candidates mix model sizes ({', '.join(sorted(map(str, sizes)))})")

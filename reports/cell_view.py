@@ -127,7 +127,8 @@ def tvm_build(cell: Cell) -> dict[str, Any] | None:
     state = meta.get("tune_state") or ("reused" if meta.get("tune_reused") else "tuned")
     return {"state": state, "trials": meta.get("tune_trials"), "kernels": meta.get("tune_kernels"),
             "kernels_reused": meta.get("tune_kernels_reused"), "seconds": meta.get("tune_seconds"),
-            "measured": meta.get("tune_trials_run")}
+            "measured": meta.get("tune_trials_run"), "kept_default": len(meta.get("tune_kept_default") or ()),
+            "compared": meta.get("tune_compared_kernels")}
 
 
 def tvm_build_tag(cell: Cell) -> str:
@@ -150,11 +151,13 @@ def tvm_build_text(cell: Cell) -> str | None:
     if build["state"] == "untuned":
         why = f"; tuning skipped: {build['skipped']}" if build.get("skipped") else ""
         return (f"untuned: convcheck's tuning-free {build.get('pipeline') or 'default'} schedules{why}. A "
-                "MetaSchedule-tuned build (--tvm-tune TRIALS) is usually several times faster.")
+                "MetaSchedule-tuned build (--tvm-tune TRIALS) may be faster (docs/engine.md, TVM figures).")
     trials = build.get("trials")
+    kept = (f"; {build['kept_default']} of {build['compared']} kernels kept the default schedule, which "
+            "timed faster than their tuned one") if build.get("kept_default") else ""
     if build["state"] == "reused":
         return (f"tuned with MetaSchedule, records reused: all {build.get('kernels')} kernels were tuned "
-                f"earlier with at least {trials} trials (no search in this run)")
+                f"earlier with at least {trials} trials (no search in this run){kept}")
     text = f"tuned with MetaSchedule, {trials} trials"
     if build.get("measured") is not None:
         text += f" ({build['measured']} candidates measured"
@@ -163,13 +166,14 @@ def tvm_build_text(cell: Cell) -> str | None:
         text += ")"
     if build["state"] == "partly reused":
         text += f"; {build.get('kernels_reused')} of {build.get('kernels')} kernels' records reused"
-    return text
+    return text + kept
 
 
 #: The legend line of every matrix that holds a TVM cell.
 TVM_LEGEND = ("TVM cells say how their library was scheduled: untuned = convcheck's tuning-free schedules "
-              "(expect a tuned build to be several times faster); tuned N = MetaSchedule with N trials "
-              "(--tvm-tune N); reused N = every kernel's records came from an earlier search of N trials.")
+              "(a tuned build may be faster); tuned N = MetaSchedule with N trials (--tvm-tune N), a kernel "
+              "keeping the default schedule where that timed faster; reused N = every kernel's records came "
+              "from an earlier search of N trials.")
 
 
 def has_tvm(cells: list[Cell]) -> bool:

@@ -46,6 +46,12 @@ def test_build_sentences_name_the_state_and_budget():
     assert tvm_build_text(make_cell("a", "torch/onnx/ort")) is None
 
 
+def test_kernels_that_kept_the_default_schedule_are_said():
+    kept = {**TUNED, "tune_kept_default": ["fused_conv2d_add_relu", "mean"], "tune_compared_kernels": 20}
+    assert "2 of 20 kernels kept the default schedule" in tvm_build_text(_tvm_cell("a", **kept))
+    assert "kept the default" not in tvm_build_text(_tvm_cell("a", **TUNED))
+
+
 def test_every_matrix_rendering_carries_the_tag_and_legend(tmp_path):
     from convcheck.reports.html import write_html_reports
 

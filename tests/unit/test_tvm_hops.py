@@ -259,6 +259,9 @@ def test_tuning_writes_both_variants_and_reuses_its_records(tmp_path: Path):
     assert meta["tuned"] is True and meta["tune_trials"] == 16 and meta["tune_reused"] is False
     assert meta["tune_state"] == "tuned" and meta["tune_kernels"] >= 1 and meta["tune_kernels_reused"] == 0
     assert meta["tune_trials_run"] >= meta["tune_kernels"]  # MetaSchedule measured candidates
+    # Every tuned kernel was timed against its default schedule; the slower of the two is not shipped.
+    assert meta["tune_compared_kernels"] >= 1
+    assert len(meta["tune_kept_default"]) <= meta["tune_compared_kernels"]
     assert meta["variants"] == {"untuned": "model_untuned.so"}
     assert (first.path / "model_untuned.so").is_file()
     records = Path(meta["tuning_records"])
