@@ -134,8 +134,6 @@ def slower_than_default(prepared: Any, target: Any, database: Any, log: list[str
 def _kernel_seconds(func: Any, target: Any) -> float:
     import numpy as np
 
-    from tvm.s_tir.meta_schedule.runner import EvaluatorConfig
-
     lib = tvm.compile(func.with_attr("global_symbol", "kernel"), target=target).jit()
     dev = tvm.cpu() if target.kind.name == "llvm" else tvm.cuda()
     rng = np.random.default_rng(0)
@@ -146,9 +144,8 @@ def _kernel_seconds(func: Any, target: Any) -> float:
         # Integer inputs are indices (gathers): zeros stay in bounds.
         data = rng.random(shape) if "float" in str(buf.dtype) else np.zeros(shape)
         args.append(tvm.runtime.tensor(np.asarray(data).astype(str(buf.dtype)), device=dev))
-    config = EvaluatorConfig(number=3, repeat=3, min_repeat_ms=20)
-    timer = lib.time_evaluator("kernel", dev, number=config.number, repeat=config.repeat,
-                               min_repeat_ms=config.min_repeat_ms)
+    # The runner's evaluator settings (_run_search), repeated three times for a median.
+    timer = lib.time_evaluator("kernel", dev, number=3, repeat=3, min_repeat_ms=20)
     return float(timer(*args).median)
 
 
