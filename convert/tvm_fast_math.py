@@ -17,9 +17,8 @@ from typing import Any
 import tvm
 from tvm import relax, topi
 
-#: Relax ops whose float32 form is replaced (`relax.nn.softmax` by name of its attrs' axis).
-FAST_OPS = ("relax.exp", "relax.sigmoid", "relax.tanh", "relax.erf", "relax.nn.gelu", "relax.nn.gelu_tanh",
-            "relax.nn.softmax")
+#: Relax ops whose float32 form is replaced (softmax too, by topi.nn.fast_softmax along its axis).
+SOFTMAX = "relax.nn.softmax"
 
 
 def _fast_sigmoid(x: Any) -> Any:
@@ -41,24 +40,28 @@ def _fast_gelu_tanh(x: Any) -> Any:
     return topi.multiply(topi.multiply(x, c(0.5)), topi.add(c(1.0), topi.fast_tanh(inner)))
 
 
+#: op -> the TE function that computes it with TVM's fast kernels.
+FAST_KERNELS = {"relax.exp": topi.fast_exp, "relax.sigmoid": _fast_sigmoid, "relax.tanh": topi.fast_tanh,
+                "relax.erf": topi.fast_erf, "relax.nn.gelu": _fast_gelu, "relax.nn.gelu_tanh": _fast_gelu_tanh}
+
+
 @relax.expr_functor.mutator
 class _FastMath(relax.PyExprMutator):
     def visit_call_(self, call: Any) -> Any:
         call = super().visit_call_(call)
         name = getattr(call.op, "name", None)
-        if name not in FAST_OPS or len(call.args) != 1 or getattr(call.args[0].ty, "dtype", None) != "float32":
+        if (name not in FAST_KERNELS and name != SOFTMAX) or len(call.args) != 1 or \
+                getattr(call.args[0].ty, "dtype", None) != "float32":
             return call
         x = call.args[0]
-        if name == "relax.nn.softmax":
+        if name == SOFTMAX:
             return self.builder_.call_te(topi.nn.fast_softmax, x, int(call.attrs.axis))
-        fast = {"relax.exp": topi.fast_exp, "relax.sigmoid": _fast_sigmoid, "relax.tanh": topi.fast_tanh,
-                "relax.erf": topi.fast_erf, "relax.nn.gelu": _fast_gelu, "relax.nn.gelu_tanh": _fast_gelu_tanh}[name]
-        return self.builder_.call_te(fast, x)
+        return self.builder_.call_te(FAST_KERNELS[name], x)
 
 
 @tvm.transform.module_pass(opt_level=0, name="CpuFastMath")
 class CpuFastMath:
-    """The pass: float32 exp/sigmoid/tanh/erf/softmax in every Relax function become TVM's fast kernels."""
+    """The pass: float32 exp/sigmoid/tanh/erf/GELU/softmax in every Relax function become TVM's fast kernels."""
 
     def transform_module(self, mod: Any, ctx: Any) -> Any:
         mutator = _FastMath(mod)

@@ -36,7 +36,7 @@ def _clip_v1(cls: Any, bb: Any, inputs: list[Any], attr: dict[str, Any], params:
     from tvm import relax
 
     x = inputs[0]
-    dtype = x.struct_info.dtype
+    dtype = x.ty.dtype  # TVM 0.27 calls struct_info `ty`
     bounds = [float(attr[k]) if k in attr else None for k in ("min", "max")]
     lo, hi = (relax.const(b, dtype) if b is not None and math.isfinite(b) else None for b in bounds)
     return _emit_clip(bb, x, lo, hi)

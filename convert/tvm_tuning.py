@@ -139,11 +139,10 @@ def _kernel_seconds(func: Any, target: Any) -> float:
     rng = np.random.default_rng(0)
     args = []
     for param in func.params:
-        buf = param if hasattr(param, "shape") else func.buffer_map[param]
-        shape = [int(d) for d in buf.shape]
+        shape = [int(d) for d in param.shape]  # TVM 0.27: a PrimFunc's parameters are its buffers
         # Integer inputs are indices (gathers): zeros stay in bounds.
-        data = rng.random(shape) if "float" in str(buf.dtype) else np.zeros(shape)
-        args.append(tvm.runtime.tensor(np.asarray(data).astype(str(buf.dtype)), device=dev))
+        data = rng.random(shape) if "float" in str(param.dtype) else np.zeros(shape)
+        args.append(tvm.runtime.tensor(np.asarray(data).astype(str(param.dtype)), device=dev))
     # The runner's evaluator settings (_run_search), repeated three times for a median.
     timer = lib.time_evaluator("kernel", dev, number=3, repeat=3, min_repeat_ms=20)
     return float(timer(*args).median)

@@ -1,4 +1,4 @@
-"""The tuning-free TVM CPU build's kernels, with real TVM on hand-built ONNX graphs and TE kernels.
+"""The tuning-free TVM CPU build's kernels, with real TVM on hand-built ONNX graphs.
 
 Each test pins one mechanism that measured slow before it (docs/engine.md, "TVM figures"):
 ReLU6 must not send the activation back to NCHW, a 24-channel conv must vectorise on a 16-lane
@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.framework]
 AVX512 = {"kind": "llvm", "mcpu": "skylake-avx512", "num-cores": 2}
 
 
-def _conv_clip_onnx(cout: int, hw: int) -> Any:
+def _conv_clip_onnx(cout: int, hw: int, opset: int = 17) -> Any:
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
@@ -27,11 +27,12 @@ def _conv_clip_onnx(cout: int, hw: int) -> Any:
              numpy_helper.from_array(rng.standard_normal((cout, cout, 3, 3)).astype("float32") * 0.1, "w2"),
              numpy_helper.from_array(np.array(0, np.float32), "lo"), numpy_helper.from_array(np.array(6, np.float32), "hi")]
     nodes = [helper.make_node("Conv", ["x", "w1"], ["c"]),
-             helper.make_node("Clip", ["c", "lo", "hi"], ["r"]),
+             helper.make_node("Clip", ["c", "lo", "hi"], ["r"]) if opset >= 11 else
+             helper.make_node("Clip", ["c"], ["r"], min=0.0, max=6.0),  # opset 1-10: the bounds are attributes
              helper.make_node("Conv", ["r", "w2"], ["y"], pads=[1, 1, 1, 1])]
     graph = helper.make_graph(nodes, "conv_relu6_conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, hw, hw])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, cout, hw, hw])], initializer=inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
 def _prepared(model: Any, target_dict: dict[str, Any]) -> tuple[Any, Any]:
@@ -69,7 +70,8 @@ def test_relu6_keeps_channels_last_and_fuses_into_the_conv():
     assert any("conv2d" in k and "maximum" in k and "minimum" in k for k in kernels), kernels
 
 
-def test_relu6_onnx_matches_onnxruntime():
+@pytest.mark.parametrize("opset", [17, 10])
+def test_relu6_onnx_matches_onnxruntime(opset: int):
     import onnxruntime as ort
     import tvm
     from tvm import relax
@@ -77,7 +79,7 @@ def test_relu6_onnx_matches_onnxruntime():
     from convcheck.convert.tvm_build import compile_module
     from convcheck.convert.tvm_schedule import make_target
 
-    model = _conv_clip_onnx(16, 14)
+    model = _conv_clip_onnx(16, 14, opset)
     prepared, target = _prepared(model, make_target("cpu", {}))
     x = (np.random.default_rng(1).standard_normal((1, 8, 14, 14)) * 4).astype("float32")
     vm = relax.VirtualMachine(compile_module(prepared, target), tvm.cpu())
