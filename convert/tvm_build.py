@@ -78,28 +78,29 @@ import tvm
 from convcheck.convert.tvm_schedule import (CPU_PIPELINE, GPU_PIPELINE, _backend, _device, default_schedule,
                                             make_target, prepare)
 from convcheck.convert.tvm_frames import cheap_script_frames
-from convcheck.convert.tvm_tuning import apply_database, database_key, slower_than_default, tune
+from convcheck.convert.tvm_tuning import database_key, faster_of_tuned_and_default, tune
 from convcheck.converter import ConvertContext
 from convcheck.types import Artifact, Format
 
 
-def compile_module(prepared: Any, target: Any, database: Any = None, default_for: frozenset[str] = frozenset()) -> Any:
-    """Schedule (a MetaSchedule database's records first, then the default rules) and build a VM executable.
-
-    `default_for`: kernels that keep the default schedule although the database holds a record for them."""
+def schedule_module(prepared: Any, target: Any) -> Any:
+    """Every kernel of `prepared` scheduled by convcheck's default (tuning-free) rules."""
     # dlight's pass edits the module in place (it assigns mod[gv]); the untuned and tuned builds
     # start from the same `prepared`, so work on a copy.
-    unscheduled = prepared
-    prepared = prepared.clone()
-    if database is not None:
-        prepared = apply_database(prepared, target, database)
-        for gv in [gv for gv in prepared.get_global_vars() if gv.name_hint in default_for]:
-            prepared[gv] = unscheduled[gv]
     with target:
-        prepared = default_schedule(target)(prepared)
+        return default_schedule(target)(prepared.clone())
+
+
+def compile_module(prepared: Any, target: Any) -> Any:
+    """The untuned build: default schedules, lowered to a VM executable."""
+    return lower_module(schedule_module(prepared, target), target)
+
+
+def lower_module(scheduled: Any, target: Any) -> Any:
+    """A VM executable from a module whose kernels are scheduled."""
     backend = _backend(target)
     lower = tvm.transform.Sequential([*backend.dataflow_lower_passes(target), *backend.finalize_passes(target)])
-    return tvm.compile(prepared, target=target, relax_pipeline=lower)
+    return tvm.compile(scheduled, target=target, relax_pipeline=lower)
 
 
 @cheap_script_frames()  # TVMScript parsing on the way (tensor intrinsics) is minutes slower without
@@ -120,7 +121,8 @@ def build_artifact(mod: Any, ctx: ConvertContext, source: Artifact, input_names:
     layout = "channels-last" if target.kind.name == "llvm" else "as imported"
     try:
         prepared = prepare(mod, target)
-        untuned = compile_module(prepared, target)
+        scheduled = schedule_module(prepared, target)
+        untuned = lower_module(scheduled, target)
     except Exception as exc:  # noqa: BLE001 - retried below; a second failure is the cell's
         if target.kind.name != "llvm":
             raise
@@ -130,7 +132,8 @@ def build_artifact(mod: Any, ctx: ConvertContext, source: Artifact, input_names:
         ctx.log.append(f"tvm: channels-last build failed ({str(exc).splitlines()[0][:200]}); "
                        "built with the model's own convolution layout")
         prepared = prepare(mod, target, channels_last=False)
-        untuned = compile_module(prepared, target)
+        scheduled = schedule_module(prepared, target)
+        untuned = lower_module(scheduled, target)
     compile_seconds = time.perf_counter() - started
     metadata: dict[str, Any] = {
         "entry": "model.so",
@@ -158,9 +161,9 @@ def build_artifact(mod: Any, ctx: ConvertContext, source: Artifact, input_names:
         if not cache_dir:
             ctx.log.append("tvm: no cache_dir, the tuning records live with this run only")
         database, report = tune(prepared, target, db_dir, trials, ctx.log, logs_dir=ctx.workdir / "tvm-tuning-logs")
-        slower, compared = slower_than_default(prepared, target, database, ctx.log)
+        chosen, compared = faster_of_tuned_and_default(prepared, scheduled, target, database, ctx.log)
         report.update(compared)
-        tuned = compile_module(prepared, target, database, default_for=frozenset(slower))
+        tuned = lower_module(chosen, target)
         tuned.export_library(str(out_dir / "model.so"))
         untuned.export_library(str(out_dir / "model_untuned.so"))
         metadata.update(tuned=True, tune_trials=trials, variants={"untuned": "model_untuned.so"},

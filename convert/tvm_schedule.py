@@ -203,18 +203,19 @@ class PadMatmulColumns:
     off, so the result is the same (each kept column is the same dot product, in the same order).
     """
 
-    def __init__(self, multiple: int) -> None:
-        self.multiple = multiple
+    def __init__(self, lanes: int) -> None:
+        self.lanes = lanes
 
     def transform_module(self, mod: Any, ctx: Any) -> Any:
-        return _PadColumns(mod, self.multiple).run()
+        return _PadColumns(mod, self.lanes).run()
 
 
 @relax.expr_functor.mutator
 class _PadColumns(relax.PyExprMutator):
-    def __init__(self, mod: Any, multiple: int) -> None:
+    def __init__(self, mod: Any, lanes: int) -> None:
         super().__init__(mod)
-        self.mod_, self.multiple = mod, multiple
+        # A constant weight is padded to two vectors (the register tile's width), a computed operand to one.
+        self.mod_, self.lanes, self.weight_multiple = mod, lanes, 2 * lanes
         self.matmul = tvm.ir.Op.get("relax.matmul")
 
     def run(self) -> Any:
@@ -233,10 +234,10 @@ class _PadColumns(relax.PyExprMutator):
         if len(weight.value.shape) != 2:
             return call
         columns = int(weight.value.shape[1])
-        if columns % self.multiple == 0 or columns < LONG_AXIS:
+        if columns % self.weight_multiple == 0 or columns < LONG_AXIS:
             return call
         data = weight.value.numpy()
-        padded = np.pad(data, ((0, 0), (0, (-columns) % self.multiple)))
+        padded = np.pad(data, ((0, 0), (0, (-columns) % self.weight_multiple)))
         wide = self.builder_.emit(relax.op.matmul(call.args[0], relax.const(padded), out_dtype=call.attrs.out_dtype))
         ndim = call.args[0].ty.ndim  # x @ (K, N) keeps x's rank (0.27 calls struct_info `ty`)
         return relax.op.strided_slice(wide, axes=[ndim - 1], begin=[0], end=[columns])
@@ -250,7 +251,7 @@ class _PadColumns(relax.PyExprMutator):
         if getattr(ty, "ndim", -1) < 2 or not isinstance(shape, relax.ShapeExpr) or \
                 not all(isinstance(v, tirx.IntImm) for v in shape.values):
             return call
-        columns, lanes = int(shape.values[-1]), self.multiple // 2
+        columns, lanes = int(shape.values[-1]), self.lanes
         if columns % lanes == 0 or columns < 4 * lanes:
             return call
         width = [0] * (2 * ty.ndim)
@@ -302,13 +303,13 @@ def prepare(mod: Any, target: Any, channels_last: bool = True) -> Any:
     # transposes the weights at compile time.
     cpu = target.kind.name == "llvm"
     layout = ([t.ConvertLayout(CPU_CONV_LAYOUTS), t.FoldConstant()] if cpu and channels_last else []) + (
-        [PadMatmulColumns(_lanes(target) * 2)] if cpu else [])
+        [PadMatmulColumns(_lanes(target))] if cpu else [])
     passes = [
         t.FoldBatchnormToConv2D(), t.FoldConstant(), *layout, t.DecomposeOpsForInference(), t.CanonicalizeBindings(),
         *([CpuFastMath()] if cpu else []),  # vector exp/sigmoid/erf/softmax: see convert/tvm_fast_math.py
         *_backend(target).library_dispatch_passes(target),
         # The stock legalize passes of the cpu and cuda pipelines, minus cuda's trailing dlight
-        # step: scheduling happens in compile_module, after any tuning.
+        # step: scheduling happens in tvm_build.schedule_module and, tuned, faster_of_tuned_and_default.
         t.LegalizeOps(), t.AnnotateTIROpPattern(), t.FoldConstant(), t.FuseOps(), t.FuseTIR(),
     ]
     with target:

@@ -98,37 +98,46 @@ def tune(prepared: Any, target: Any, db_dir: Path, trials: int, log: list[str],
     return database, report
 
 
-def slower_than_default(prepared: Any, target: Any, database: Any, log: list[str]) -> tuple[set[str], dict[str, Any]]:
-    """The kernels whose tuned schedule times slower than convcheck's default schedule, in this process.
+def faster_of_tuned_and_default(prepared: Any, scheduled: Any, target: Any, database: Any,
+                                log: list[str]) -> tuple[Any, dict[str, Any]]:
+    """`prepared` with each kernel given the faster of its tuned schedule (the database's best record) and
+    its default one (`scheduled`, the untuned build's module), timed in this process; kernels without a
+    record keep the default.
 
     A search with a few dozen trials per kernel does not always beat the default rules (measured:
     ResNet-50 with 1000 trials, 34.8 ms tuned against 32.5 ms untuned), and a "tuned" build slower
     than the untuned one is a figure nobody should be shown. Both schedules of every tuned kernel are
-    compiled alone and timed the same way (TVM's time evaluator, MetaSchedule runner's settings); the
-    default's kernel is kept where it is faster.
+    compiled alone and timed the same way (TVM's time evaluator, MetaSchedule runner's settings).
     """
-    from convcheck.convert.tvm_schedule import default_schedule
-
     started = time.perf_counter()
     tuned = apply_database(prepared, target, database)
-    with target:
-        default = default_schedule(target)(prepared.clone())
-    slower: set[str] = set()
+    chosen = scheduled.clone()
+    kept_default: set[str] = set()
     timed = 0
     for gv, func in tuned.functions_items():
-        if not isinstance(func, tvm.tirx.PrimFunc) or not func.attrs or not func.attrs.get("tirx.is_scheduled", False):
-            continue
-        if prepared[gv.name_hint].attrs and prepared[gv.name_hint].attrs.get("tirx.is_scheduled", False):
+        if not isinstance(func, tvm.tirx.PrimFunc) or not _is_scheduled(func):
+            continue  # no record: the default schedule stays
+        if _is_scheduled(prepared[gv.name_hint]):
             continue  # scheduled before tuning (a library kernel): the database did not touch it
-        with contextlib.suppress(Exception):  # a kernel that cannot be timed alone keeps its tuned schedule
-            if _kernel_seconds(default[gv.name_hint], target) < _kernel_seconds(func, target):
-                slower.add(gv.name_hint)
+        default = scheduled[gv.name_hint]
+        try:
+            default_faster = _kernel_seconds(default, target) < _kernel_seconds(func, target)
             timed += 1
+        except Exception:  # noqa: BLE001 - a kernel that cannot be timed alone keeps its tuned schedule
+            default_faster = False
+        if default_faster:
+            kept_default.add(gv.name_hint)
+        else:
+            chosen[gv.name_hint] = func
     seconds = time.perf_counter() - started
-    if slower:
-        log.append(f"tvm: {len(slower)} of {timed} tuned kernels timed slower than the default schedule and "
+    if kept_default:
+        log.append(f"tvm: {len(kept_default)} of {timed} tuned kernels timed slower than the default schedule and "
                    f"keep it ({seconds:.1f}s)")
-    return slower, {"tune_kept_default": sorted(slower), "tune_compared_kernels": timed}
+    return chosen, {"tune_kept_default": sorted(kept_default), "tune_compared_kernels": timed}
+
+
+def _is_scheduled(func: Any) -> bool:
+    return bool(func.attrs and func.attrs.get("tirx.is_scheduled", False))
 
 
 def _kernel_seconds(func: Any, target: Any) -> float:

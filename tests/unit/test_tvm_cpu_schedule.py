@@ -162,3 +162,51 @@ def test_attention_scores_with_a_prime_token_count_are_padded_and_exact():
     want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"q": q, "k": k})[0]
     assert got.shape == (3, 197, 197)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_tuned_kernel_slower_than_its_default_schedule_is_not_shipped(monkeypatch: pytest.MonkeyPatch):
+    """The tuned build takes each kernel's faster schedule, timed for real, from the untuned build's own
+    scheduled module (no second scheduling pass). The database lookup is stood in for: one "record" is a
+    deliberately slow schedule (the unscheduled scalar loop, marked scheduled), one is the default itself."""
+    import onnxruntime as ort
+    import tvm
+    from onnx import TensorProto, helper, numpy_helper
+    from tvm import relax
+    from tvm.relax.frontend.onnx import from_onnx
+
+    from convcheck.convert import tvm_tuning
+    from convcheck.convert.tvm_build import lower_module, schedule_module
+    from convcheck.convert.tvm_schedule import make_target, prepare
+
+    rng = np.random.default_rng(4)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Sigmoid", ["h"], ["s"]),
+         helper.make_node("MatMul", ["s", "w2"], ["y"])], "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 256])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 128])],
+        [numpy_helper.from_array(rng.standard_normal((256, 256)).astype("float32") * 0.1, "w"),
+         numpy_helper.from_array(rng.standard_normal((256, 128)).astype("float32") * 0.1, "w2")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    target = tvm.target.Target(make_target("cpu", {}))
+    prepared = prepare(from_onnx(model), target)
+    scheduled = schedule_module(prepared, target)
+    kernels = [gv.name_hint for gv, f in prepared.functions_items() if isinstance(f, tvm.tirx.PrimFunc)]
+    slow, same = kernels[0], kernels[1]
+
+    def fake_records(mod: Any, target: Any, database: Any) -> Any:
+        tuned = mod.clone()
+        tuned[slow] = mod[slow].with_attr("tirx.is_scheduled", True)
+        tuned[same] = scheduled[same]
+        return tuned
+
+    monkeypatch.setattr(tvm_tuning, "apply_database", fake_records)
+    log: list[str] = []
+    chosen, report = tvm_tuning.faster_of_tuned_and_default(prepared, scheduled, target, None, log)
+    assert report["tune_compared_kernels"] == 2
+    assert slow in report["tune_kept_default"]
+    tvm.ir.assert_structural_equal(chosen[slow], scheduled[slow])
+    assert all(chosen[k].attrs.get("tirx.is_scheduled", False) for k in kernels)  # nothing left unscheduled
+    data = rng.standard_normal((64, 256)).astype("float32")
+    got = relax.VirtualMachine(lower_module(chosen, target), tvm.cpu())["main"](tvm.runtime.tensor(data)).numpy()
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": data})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
