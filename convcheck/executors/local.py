@@ -67,6 +67,10 @@ class LocalExecutor(Executor):
         # bar) or an imported framework can deadlock the child.
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[_Worker] = []
+        #: Cells whose worker passed the memory limit that `jobs` workers share: computed again at the
+        #: end, one worker at a time with the whole machine's limit, before any is called `oom`.
+        self.alone: deque = deque()
+        self.retried: dict[int, float] = {}  # index -> the shared limit it passed (MiB)
 
     def _start(self, env: Any = None) -> _Worker:
         """A fresh worker: a spawned copy of this interpreter, or the toolchain environment's interpreter."""
@@ -91,17 +95,35 @@ class LocalExecutor(Executor):
     def run(self, cells: list["PlannedCell"], on_start: Callable[[int], None]) -> Iterator[Finished]:
         pending = deque(deque(group) for group in group_cells(cells))
         try:
-            while pending or any(w.current for w in self.workers):
+            while pending or any(w.current for w in self.workers) or self.alone:
+                if not pending and not any(w.current for w in self.workers):
+                    self._run_alone_from_now(pending)
                 self._assign(pending, on_start)
                 busy = [w for w in self.workers if w.current]
                 ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=POLL_SECONDS)
                 for worker in busy:
                     finished, carry_on = self._collect(worker, worker.conn in ready or worker.process.sentinel in ready)
-                    yield from finished
+                    yield from (self._said_alone(index, cell) for index, cell in finished)
                     if carry_on is not None:
                         self._send_next(carry_on, on_start)
         finally:
             self.shutdown()
+
+    def _run_alone_from_now(self, pending: deque) -> None:
+        """The cells set aside for memory, with one worker and the memory every worker shared before."""
+        for worker in list(self.workers):
+            self._stop(worker)
+        self.jobs = 1
+        self.memory_mb = self.limits.memory_for(1)
+        pending.extend(self.alone)
+        self.alone.clear()
+
+    def _said_alone(self, index: int, cell: dict[str, Any]) -> Finished:
+        if index in self.retried:
+            cell.setdefault("warnings", []).append(
+                f"computed again alone: with other workers its worker passed the {self.retried[index]:.0f} MiB "
+                f"they each had (--memory-limit); this result had {self.memory_mb:.0f} MiB")
+        return index, cell
 
     def _assign(self, pending: deque, on_start: Callable[[int], None]) -> None:
         """Give waiting groups to idle workers, starting workers up to `jobs`.
@@ -192,8 +214,21 @@ class LocalExecutor(Executor):
         finished = [(index, died_in(planned, self.settings.size, status, message, stage, lines))]
         downstream, keep = split_downstream(worker.group, task, stage or "worker", planned, status, message,
                                             self.settings.size)
+        if status is Status.OOM and self._more_memory_alone():
+            # With the machine to itself the worker gets more memory (Keras ResNet-50's tf2onnx needs
+            # ~10 GiB; two workers get 9.6 each on 24 GiB): compute it, and the cells needing the same
+            # task, again at the end; its second verdict is final.
+            kept = {i for i, _ in keep}
+            again = [(index, planned)] + [(i, p) for i, p in worker.group if i not in kept]
+            self.retried.update((i, self.memory_mb) for i, _ in again)
+            self.alone.append(deque(again))
+            finished = []
+            downstream = []
         worker.group = deque(keep)
         return finished + downstream, self._replace(worker)
+
+    def _more_memory_alone(self) -> bool:
+        return self.jobs > 1 and self.limits.memory_mb is None and self.limits.memory_for(1) > self.memory_mb
 
     def _verdict(self, worker: _Worker) -> tuple[Status | None, str]:
         process = worker.process

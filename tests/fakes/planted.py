@@ -133,6 +133,21 @@ class MemoryHogExporter(CrashingExporter):
             hoard.append(bytearray(64 * 2**20))
 
 
+class ThirstyOnnxFromTorch(OnnxFromTorch):
+    """The real dynamo export, after holding 1.5 GiB of touched memory for three seconds: a converter
+    with a real, bounded need (tf2onnx on Keras ResNet-50 needs ~10 GiB), not a runaway one."""
+
+    hop = "onnx_thirsty"
+
+    def convert_impl(self, source: Artifact, ctx: ConvertContext) -> Artifact:
+        import time
+
+        held = [bytearray(64 * 2**20) for _ in range(24)]
+        time.sleep(3.0)  # the parent samples resident memory every 0.2 s
+        del held
+        return super().convert_impl(source, ctx)
+
+
 def plant_in_mlpackage(package: Any, fault: str) -> str:
     """Plant a fault in a converted .mlpackage's ML program and return the MIL variable it corrupts.
 

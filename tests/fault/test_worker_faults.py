@@ -19,7 +19,8 @@ from tests.fakes import planted
 pytestmark = [pytest.mark.fault, pytest.mark.framework, pytest.mark.slow]
 
 FAST = LatencyConfig(warmup_iters=1, warmup_seconds=0.0, min_iters=3, min_seconds=0.0)
-PLANTED = {"segv": planted.SegfaultingExporter, "hang": planted.HangingExporter, "hog": planted.MemoryHogExporter}
+PLANTED = {"segv": planted.SegfaultingExporter, "hang": planted.HangingExporter, "hog": planted.MemoryHogExporter,
+           "thirsty": planted.ThirstyOnnxFromTorch}
 
 
 @pytest.fixture
@@ -49,3 +50,26 @@ def test_segfault_hang_and_runaway_memory_cost_one_cell_each(faulty_routes, tmp_
         assert by_route[route]["status"] == "pass", by_route[route]["error"]
     assert exit_code(results) == 1
     assert not executor.workers  # every worker was stopped at the end
+
+
+def test_a_cell_over_the_memory_two_workers_share_is_computed_again_alone(faulty_routes, tmp_path, monkeypatch):
+    """Two workers split the machine's memory; a conversion with a bounded need above its half is not
+    called `oom`: it runs again at the end with the whole limit and passes (and says so). A runaway one
+    is `oom` after that second try, against the whole limit."""
+    # A 2.5 GiB machine (in the executor's eyes): 1280 MiB each for two workers, 2560 MiB alone.
+    monkeypatch.setattr(Limits, "memory_for", lambda self, jobs: 2560.0 / max(jobs, 1))
+    routes = "torch/onnx/ort,torch/onnx_thirsty/ort,torch/onnx_hog/ort,torch/openvino"
+    cells = plan([models.get("mlp_tabular")], select_routes(routes), ["cpu"], ["fp32"])
+    settings = RunSettings(tmp_path, size="tiny", samples=2, latency=FAST)
+    executor = LocalExecutor(settings, jobs=2, limits=Limits(timeout_s=60))
+    results = run_cells(cells, settings, tmp_path, "thirsty", executor=executor)
+    by_route = {c["route"]: c for c in results["cells"]}
+    assert [c["route"] for c in results["cells"]] == routes.split(",")
+    thirsty = by_route["torch/onnx_thirsty/ort"]
+    assert thirsty["status"] == "pass", thirsty["error"]
+    assert any("computed again alone" in w and "1280 MiB" in w for w in thirsty["warnings"]), thirsty["warnings"]
+    hog = by_route["torch/onnx_hog/ort"]
+    assert hog["status"] == "oom" and "2560 MiB" in hog["error"]["message"]
+    for route in ("torch/onnx/ort", "torch/openvino"):
+        assert by_route[route]["status"] == "pass", by_route[route]["error"]
+        assert not any("computed again" in w for w in by_route[route]["warnings"])
