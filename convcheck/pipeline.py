@@ -57,11 +57,10 @@ class CellRunner:
 
         self.artifact_cache = ArtifactCache(settings.artifact_cache_dir or Path("."),
                                             enabled=settings.artifact_cache_dir is not None)
-        from convcheck.paths import home
-        from convcheck.quiet_cores import QuietCores
+        from convcheck.quiet_cores import machine_cores
 
         #: Timings take the machine's cores alone; the rest of a cell shares them (convcheck.quiet_cores).
-        self.cores = QuietCores(home() / "locks")
+        self.cores = machine_cores()
 
     # -- shared work ---------------------------------------------------------------------------
     def _compare(self, spec: ModelSpec, actual: list[dict[str, np.ndarray]], ref: Reference,

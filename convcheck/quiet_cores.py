@@ -22,6 +22,19 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+_MACHINE: dict[Path, "QuietCores"] = {}
+
+
+def machine_cores() -> "QuietCores":
+    """This process's hold on this machine's cores (one object per process: flock holds belong to an open
+    file, so a second object in the same process would wait on its own shared hold)."""
+    from convcheck.paths import home
+
+    folder = home() / "locks"
+    if folder not in _MACHINE:
+        _MACHINE[folder] = QuietCores(folder)
+    return _MACHINE[folder]
+
 
 class QuietCores:
     """The cores of this machine, shared by converting workers, held alone by a timing one."""

@@ -160,8 +160,12 @@ def build_artifact(mod: Any, ctx: ConvertContext, source: Artifact, input_names:
         db_dir = (Path(cache_dir) if cache_dir else ctx.workdir) / "tvm-tuning" / database_key(target_dict)
         if not cache_dir:
             ctx.log.append("tvm: no cache_dir, the tuning records live with this run only")
-        database, report = tune(prepared, target, db_dir, trials, ctx.log, logs_dir=ctx.workdir / "tvm-tuning-logs")
-        chosen, compared = faster_of_tuned_and_default(prepared, scheduled, target, database, ctx.log)
+        from convcheck.quiet_cores import machine_cores
+
+        # The search times its candidates and the comparison its kernels: both with the cores alone.
+        with machine_cores().exclusive():
+            database, report = tune(prepared, target, db_dir, trials, ctx.log, logs_dir=ctx.workdir / "tvm-tuning-logs")
+            chosen, compared = faster_of_tuned_and_default(prepared, scheduled, target, database, ctx.log)
         report.update(compared)
         tuned = lower_module(chosen, target)
         tuned.export_library(str(out_dir / "model.so"))

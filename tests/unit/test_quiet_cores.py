@@ -89,3 +89,15 @@ def test_a_timing_inside_a_shared_hold_takes_it_back_after(tmp_path: Path):
         assert cores._shared
     assert not cores._shared
     cores.close()
+
+
+def test_a_converter_timing_inside_a_cell_uses_the_cells_own_hold(tmp_path: Path, monkeypatch):
+    """TVM's tuning takes an exclusive hold from inside a cell's shared one (same process): one object per
+    process, or the second flock would wait on the first forever."""
+    from convcheck.quiet_cores import machine_cores
+
+    monkeypatch.setenv("CONVCHECK_HOME", str(tmp_path))
+    cell = machine_cores()
+    with cell.shared():
+        with machine_cores().exclusive() as waited:
+            assert machine_cores() is cell and waited < 1
