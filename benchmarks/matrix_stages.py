@@ -3,7 +3,8 @@
 Reads one or more results.json files (e.g. a cold `make matrix` before and after a change) and prints,
 side by side, the wall time of the run (started .. finished), the summed stage seconds per stage kind
 (reference, convert:<hop>, load, run, compare, benchmark, variants, load test), the same per runtime,
-and the ten slowest cells. Work shared between cells (the model's reference, a converted prefix such as
+and the ten slowest cells; with two runs, how far apart their latency figures are (each cell's p50 in
+the second over the first: a run with more jobs must time the same as one with fewer). Work shared between cells (the model's reference, a converted prefix such as
 the ONNX file under three runtimes) is recorded in every cell that used it, with the same seconds: it
 is counted once here (by model, stage and exact seconds), so the stage sums are the work the run did.
 With --jobs 2 they add up to about twice the wall time; with one job, wall minus the sum is the time no
@@ -82,6 +83,34 @@ def main() -> None:
         print(f"\nslowest cells, run {i + 1}:")
         for seconds, name in r["slowest"]:
             print(f"  {fmt(seconds):>9}  {name}")
+    for i in range(1, len(runs)):
+        latency_agreement(args.results[0], args.results[i], i + 1)
+
+
+def latency_agreement(first: Path, other: Path, number: int) -> None:
+    """Each cell's p50 in `other` over `first` (cells timed in both): the median ratio and its spread."""
+    import numpy as np
+
+    def p50s(path: Path) -> dict[tuple, float]:
+        return {(c["model"], c["route"], c.get("device"), c.get("precision")): c["latency_ms"]["p50"]
+                for c in json.loads(path.read_text())["cells"] if (c.get("latency_ms") or {}).get("p50")}
+
+    a, b = p50s(first), p50s(other)
+    common = sorted(set(a) & set(b))
+    if not common:
+        return
+    ratios = np.array([b[k] / a[k] for k in common])
+    worst = max(common, key=lambda k: abs(np.log(b[k] / a[k])))
+    def noisy(path: Path) -> str:
+        timed = [c["latency_ms"] for c in json.loads(path.read_text())["cells"] if (c.get("latency_ms") or {}).get("p50")]
+        return (f"{sum(bool(t.get('noisy')) for t in timed)} of {len(timed)} noisy, median cv "
+                f"{np.median([t.get('cv') or 0.0 for t in timed]):.1%}")
+
+    print(f"\nlatency figures: run 1 {noisy(first)}; run {number} {noisy(other)}")
+    print(f"latency, run {number} over run 1 ({len(common)} cells timed in both): median p50 ratio "
+          f"{np.median(ratios):.3f}, middle 80% {np.percentile(ratios, 10):.2f}-{np.percentile(ratios, 90):.2f}, "
+          f"within 10%: {np.mean(np.abs(ratios - 1) <= 0.10):.0%}; furthest: {worst[0]} × {worst[1]} "
+          f"{a[worst]:.3g} -> {b[worst]:.3g} ms")
 
 
 if __name__ == "__main__":

@@ -407,6 +407,8 @@ class CellRunner:
         cell["latency_ms"]["batch"] = _batch_of(feeds)
         cell["latency_ms"]["threads"] = cell["runtime_settings"].get("threads")
         cell["latency_ms"]["waited_for_cores_s"] = waited
+        # False where the lock files could not be made: timed without keeping other convcheck workers off.
+        cell["latency_ms"]["cores_held_alone"] = self.cores.unavailable is None
         if cell["latency_ms"]["noisy"]:
             cell["warnings"].append(f"noisy latency: cv {cell['latency_ms']['cv']:.0%} over "
                                     f"{cell['latency_ms']['n']} iterations; compare p50s with care")

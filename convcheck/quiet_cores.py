@@ -1,6 +1,6 @@
 """Timing with the machine's cores to itself, while other cells convert in parallel.
 
-Every convcheck worker on a machine (any run: they share one lock file under CONVCHECK_HOME) holds a
+Every convcheck worker on a machine (any run, any CONVCHECK_HOME: they share one lock file) holds a
 *shared* hold on the cores while it works on a cell — importing, converting, running for parity,
 comparing — and trades it for an *exclusive* hold while it times: the latency loop, the batch sweep,
 the variants, the LoadGen scenarios. An exclusive hold is granted only once no other worker holds
@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -27,10 +28,11 @@ _MACHINE: dict[Path, "QuietCores"] = {}
 
 def machine_cores() -> "QuietCores":
     """This process's hold on this machine's cores (one object per process: flock holds belong to an open
-    file, so a second object in the same process would wait on its own shared hold)."""
-    from convcheck.paths import home
+    file, so a second object in the same process would wait on its own shared hold).
 
-    folder = home() / "locks"
+    The lock files live in the machine's temporary folder, not under CONVCHECK_HOME: runs with other
+    homes (a test suite's, another user's) share the same cores. CONVCHECK_LOCK_DIR moves them."""
+    folder = Path(os.environ.get("CONVCHECK_LOCK_DIR") or tempfile.gettempdir()) / "convcheck-locks"
     if folder not in _MACHINE:
         _MACHINE[folder] = QuietCores(folder)
     return _MACHINE[folder]
@@ -44,14 +46,26 @@ class QuietCores:
         self._cores: int | None = None  # fd of the main lock file, open while a hold is taken
         self._turnstile: int | None = None
         self._shared = False
+        #: Why the cores cannot be coordinated here (None: they are).
+        self.unavailable: str | None = None
         #: Seconds this worker spent waiting for exclusive holds (recorded on the cell that waited).
         self.waited_s = 0.0
 
-    def _open(self) -> tuple[int, int]:
+    def _open(self) -> tuple[int, int] | None:
+        """The two lock files, open; None where they cannot be made (a folder another user owns): the
+        timings then go on uncoordinated, as they did before this existed, rather than fail the cell."""
+        if self.unavailable:
+            return None
         if self._cores is None or self._turnstile is None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._cores = os.open(self.folder / "cores.lock", os.O_RDWR | os.O_CREAT, 0o666)
-            self._turnstile = os.open(self.folder / "cores.turnstile", os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(OSError):
+                    os.chmod(self.folder, 0o1777)  # every user's runs share the machine's cores
+                self._cores = _open_shared(self.folder / "cores.lock")
+                self._turnstile = _open_shared(self.folder / "cores.turnstile")
+            except OSError as exc:
+                self.unavailable = f"{self.folder}: {exc.strerror or exc}"
+                return None
         return self._cores, self._turnstile
 
     @contextlib.contextmanager
@@ -70,7 +84,11 @@ class QuietCores:
         was_shared = self._shared
         if was_shared:
             self._release()
-        cores, turnstile = self._open()
+        fds = self._open()
+        if fds is None:
+            yield 0.0
+            return
+        cores, turnstile = fds
         started = time.perf_counter()
         fcntl.flock(turnstile, fcntl.LOCK_EX)  # new shared holds wait behind this one from here on
         try:
@@ -93,7 +111,10 @@ class QuietCores:
             self._take_shared()
 
     def _take_shared(self) -> None:
-        cores, turnstile = self._open()
+        fds = self._open()
+        if fds is None:
+            return
+        cores, turnstile = fds
         fcntl.flock(turnstile, fcntl.LOCK_EX)  # waits while a timer is queued
         fcntl.flock(turnstile, fcntl.LOCK_UN)
         fcntl.flock(cores, fcntl.LOCK_SH)
@@ -110,3 +131,10 @@ class QuietCores:
                 os.close(fd)
         self._cores = self._turnstile = None
         self._shared = False
+
+
+def _open_shared(path: Path) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, 0o666)  # the umask must not lock other users out
+    return fd

@@ -96,8 +96,18 @@ def test_a_converter_timing_inside_a_cell_uses_the_cells_own_hold(tmp_path: Path
     process, or the second flock would wait on the first forever."""
     from convcheck.quiet_cores import machine_cores
 
-    monkeypatch.setenv("CONVCHECK_HOME", str(tmp_path))
+    monkeypatch.setenv("CONVCHECK_LOCK_DIR", str(tmp_path))
     cell = machine_cores()
     with cell.shared():
         with machine_cores().exclusive() as waited:
             assert machine_cores() is cell and waited < 1
+
+
+def test_lock_files_that_cannot_be_made_leave_timings_uncoordinated_not_failed(tmp_path: Path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    cores = QuietCores(blocker / "locks")  # a folder under a file: cannot be made
+    with cores.shared():
+        with cores.exclusive() as waited:
+            assert waited == 0.0
+    assert cores.unavailable and "a-file" in cores.unavailable
