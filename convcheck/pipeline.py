@@ -404,11 +404,17 @@ class CellRunner:
                 stages.append({"stage": "benchmark", "ok": False, "seconds": time.perf_counter() - t0})
                 raise classify(exc, "benchmark") from exc
             seconds = time.perf_counter() - t0  # not the wait to share the cores again, after the hold
+            alone = self.cores.held_alone
         cell["latency_ms"]["batch"] = _batch_of(feeds)
         cell["latency_ms"]["threads"] = cell["runtime_settings"].get("threads")
         cell["latency_ms"]["waited_for_cores_s"] = waited
-        # False where the lock files could not be made: timed without keeping other convcheck workers off.
-        cell["latency_ms"]["cores_held_alone"] = self.cores.unavailable is None
+        # False where the lock files could not be made, or another worker held the cores past the bound:
+        # timed without keeping other convcheck workers off.
+        cell["latency_ms"]["cores_held_alone"] = alone
+        if not alone:
+            why = self.cores.unavailable or f"another worker held them for over {self.cores.max_wait_s:g} s"
+            cell["warnings"].append(f"latency timed without the cores to itself ({why}): other convcheck work may "
+                                    "have run beside it")
         if cell["latency_ms"]["noisy"]:
             cell["warnings"].append(f"noisy latency: cv {cell['latency_ms']['cv']:.0%} over "
                                     f"{cell['latency_ms']['n']} iterations; compare p50s with care")

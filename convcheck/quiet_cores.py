@@ -48,6 +48,10 @@ class QuietCores:
         self._shared = False
         #: Why the cores cannot be coordinated here (None: they are).
         self.unavailable: str | None = None
+        #: Inside exclusive(): whether the hold was granted (False: lock files unavailable, or the wait
+        #: passed max_wait_s).
+        self.held_alone = False
+        self.max_wait_s = float(os.environ.get("CONVCHECK_CORES_MAX_WAIT_S", "1800"))
         #: Seconds this worker spent waiting for exclusive holds (recorded on the cell that waited).
         self.waited_s = 0.0
 
@@ -80,27 +84,39 @@ class QuietCores:
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[float]:
         """Hold the cores alone for a timing; yields the seconds spent waiting for them. Inside a shared
-        hold, that hold is given up for the timing and taken back after it."""
+        hold, that hold is given up for the timing and taken back after it.
+
+        The wait is bounded (`max_wait_s`, default the default cell timeout): a worker stuck in a stage
+        past that is one its own run has given up on, or an orphan nobody will stop, and must not stall
+        every run on the machine. Past it the timing runs beside it and `held_alone` is False."""
         was_shared = self._shared
         if was_shared:
             self._release()
         fds = self._open()
+        self.held_alone = False
         if fds is None:
-            yield 0.0
+            try:
+                yield 0.0
+            finally:
+                if was_shared:
+                    self._take_shared()
             return
         cores, turnstile = fds
         started = time.perf_counter()
-        fcntl.flock(turnstile, fcntl.LOCK_EX)  # new shared holds wait behind this one from here on
+        deadline = started + self.max_wait_s
+        got_turnstile = _flock_until(turnstile, deadline)  # new shared holds wait behind this one from here on
         try:
-            fcntl.flock(cores, fcntl.LOCK_EX)  # the other workers' current stages end
+            self.held_alone = got_turnstile and _flock_until(cores, deadline)  # the others' current stages end
         finally:
-            fcntl.flock(turnstile, fcntl.LOCK_UN)
+            if got_turnstile:
+                fcntl.flock(turnstile, fcntl.LOCK_UN)
         waited = time.perf_counter() - started
         self.waited_s += waited
         try:
             yield waited
         finally:
-            fcntl.flock(cores, fcntl.LOCK_UN)
+            if self.held_alone:
+                fcntl.flock(cores, fcntl.LOCK_UN)
             if was_shared:
                 self._take_shared()
 
@@ -138,3 +154,15 @@ def _open_shared(path: Path) -> int:
     with contextlib.suppress(OSError):
         os.fchmod(fd, 0o666)  # the umask must not lock other users out
     return fd
+
+
+def _flock_until(fd: int, deadline: float) -> bool:
+    """An exclusive flock on fd, polled until `deadline` (flock itself cannot time out)."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.perf_counter() >= deadline:
+                return False
+            time.sleep(0.02)

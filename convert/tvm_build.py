@@ -164,6 +164,9 @@ def build_artifact(mod: Any, ctx: ConvertContext, source: Artifact, input_names:
 
         # The search times its candidates and the comparison its kernels: both with the cores alone.
         with machine_cores().exclusive():
+            if not machine_cores().held_alone:
+                ctx.log.append("tvm: tuning times candidates without the cores to itself (other convcheck work "
+                               "held them past the bound, or no lock files here)")
             database, report = tune(prepared, target, db_dir, trials, ctx.log, logs_dir=ctx.workdir / "tvm-tuning-logs")
             chosen, compared = faster_of_tuned_and_default(prepared, scheduled, target, database, ctx.log)
         report.update(compared)

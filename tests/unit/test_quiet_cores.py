@@ -85,7 +85,7 @@ def test_a_timing_inside_a_shared_hold_takes_it_back_after(tmp_path: Path):
     cores = QuietCores(tmp_path)
     with cores.shared():
         with cores.exclusive() as waited:
-            assert waited < 1
+            assert waited < 1 and cores.held_alone
         assert cores._shared
     assert not cores._shared
     cores.close()
@@ -109,5 +109,24 @@ def test_lock_files_that_cannot_be_made_leave_timings_uncoordinated_not_failed(t
     cores = QuietCores(blocker / "locks")  # a folder under a file: cannot be made
     with cores.shared():
         with cores.exclusive() as waited:
-            assert waited == 0.0
+            assert waited == 0.0 and not cores.held_alone
     assert cores.unavailable and "a-file" in cores.unavailable
+
+
+def test_a_stuck_holder_delays_a_timing_by_the_bound_only(tmp_path: Path):
+    ctx = multiprocessing.get_context("spawn")
+    holder = ctx.Process(target=_hold_forever, args=(tmp_path,))
+    holder.start()
+    try:
+        time.sleep(1.0)
+        cores = QuietCores(tmp_path)
+        cores.max_wait_s = 0.5
+        with cores.exclusive() as waited:
+            assert not cores.held_alone and 0.5 <= waited < 3
+        with cores.shared():  # shared holds still coexist with it
+            pass
+    finally:
+        holder.kill()
+        holder.join(timeout=10)
+    with cores.exclusive():
+        assert cores.held_alone
