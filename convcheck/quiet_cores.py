@@ -52,8 +52,6 @@ class QuietCores:
         #: passed max_wait_s).
         self.held_alone = False
         self.max_wait_s = float(os.environ.get("CONVCHECK_CORES_MAX_WAIT_S", "1800"))
-        #: Seconds this worker spent waiting for exclusive holds (recorded on the cell that waited).
-        self.waited_s = 0.0
 
     def _open(self) -> tuple[int, int] | None:
         """The two lock files, open; None where they cannot be made (a folder another user owns): the
@@ -94,24 +92,18 @@ class QuietCores:
             self._release()
         fds = self._open()
         self.held_alone = False
-        if fds is None:
+        waited = 0.0
+        if fds is not None:
+            cores, turnstile = fds
+            started = time.perf_counter()
+            deadline = started + self.max_wait_s
+            got_turnstile = _flock_until(turnstile, deadline)  # new shared holds wait behind this one from here on
             try:
-                yield 0.0
+                self.held_alone = got_turnstile and _flock_until(cores, deadline)  # the others' stages end
             finally:
-                if was_shared:
-                    self._take_shared()
-            return
-        cores, turnstile = fds
-        started = time.perf_counter()
-        deadline = started + self.max_wait_s
-        got_turnstile = _flock_until(turnstile, deadline)  # new shared holds wait behind this one from here on
-        try:
-            self.held_alone = got_turnstile and _flock_until(cores, deadline)  # the others' current stages end
-        finally:
-            if got_turnstile:
-                fcntl.flock(turnstile, fcntl.LOCK_UN)
-        waited = time.perf_counter() - started
-        self.waited_s += waited
+                if got_turnstile:
+                    fcntl.flock(turnstile, fcntl.LOCK_UN)
+            waited = time.perf_counter() - started
         try:
             yield waited
         finally:

@@ -163,8 +163,9 @@ def build_artifact(mod: Any, ctx: ConvertContext, source: Artifact, input_names:
         from convcheck.quiet_cores import machine_cores
 
         # The search times its candidates and the comparison its kernels: both with the cores alone.
-        with machine_cores().exclusive():
-            if not machine_cores().held_alone:
+        cores = machine_cores()
+        with cores.exclusive():
+            if not cores.held_alone:
                 ctx.log.append("tvm: tuning times candidates without the cores to itself (other convcheck work "
                                "held them past the bound, or no lock files here)")
             database, report = tune(prepared, target, db_dir, trials, ctx.log, logs_dir=ctx.workdir / "tvm-tuning-logs")
